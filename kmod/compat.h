@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shims over kernel API differences between the kernels iopfmap supports
+ * (Debian's 6.1 and 6.12 LTS). Each shim names the release that introduced
+ * the API it covers. Whether an API exists is decided by compat-probe.sh,
+ * which reads the target kernel's headers, not by LINUX_VERSION_CODE: a
+ * distribution kernel may carry a backport.
+ */
+#ifndef IOPFMAP_COMPAT_H
+#define IOPFMAP_COMPAT_H
+
+#include <linux/err.h>
+#include <linux/gfp.h>
+#include <linux/iommu.h>
+#include <linux/pci.h>
+
+#include "compat_autoconf.h"
+
+/*
+ * v6.3 added a gfp_t argument to iommu_map(); before it the IOMMU drivers
+ * always allocated page-table pages with GFP_KERNEL.
+ */
+static inline int iopfmap_iommu_map(struct iommu_domain *domain,
+				    unsigned long iova, phys_addr_t paddr,
+				    size_t size, int prot, gfp_t gfp)
+{
+#ifdef IOPFMAP_HAVE_IOMMU_MAP_GFP
+	return iommu_map(domain, iova, paddr, size, prot, gfp);
+#else
+	return iommu_map(domain, iova, paddr, size, prot);
+#endif
+}
+
+/*
+ * v6.11 added iommu_paging_domain_alloc(dev), which returns an ERR_PTR.
+ * Before it a paging domain was allocated per bus and NULL meant failure.
+ * Callers get the v6.11 convention on every kernel.
+ */
+static inline struct iommu_domain *
+iopfmap_paging_domain_alloc(struct device *dev)
+{
+#ifdef IOPFMAP_HAVE_IOMMU_PAGING_DOMAIN_ALLOC
+	return iommu_paging_domain_alloc(dev);
+#else
+	struct iommu_domain *domain = iommu_domain_alloc(dev->bus);
+
+	return domain ?: ERR_PTR(-ENOMEM);
+#endif
+}
+
+#endif /* IOPFMAP_COMPAT_H */

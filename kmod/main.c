@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iopfmap: the /dev/iopfmap character device and its ioctl dispatcher.
+ *
+ * Every command struct follows the rules in the uapi header's DOC block.
+ * The dispatcher enforces the parts common to all commands (size, trailing
+ * bytes, unknown flags) from the table at the end of this file, so a
+ * command's handler only checks its own fields.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "compat.h"
+#include "iopfmap_private.h"
+
+/* Copies a command's output back, never past what the caller passed in. */
+int iopfmap_ucmd_respond(struct iopfmap_ucmd *ucmd, size_t cmd_len)
+{
+	if (copy_to_user(ucmd->ubuffer, ucmd->cmd,
+			 min_t(size_t, ucmd->user_size, cmd_len)))
+		return -EFAULT;
+	return 0;
+}
+
+static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
+{
+	struct iopfmap_info *cmd = ucmd->cmd;
+
+	if (cmd->__reserved)
+		return -EOPNOTSUPP;
+
+	cmd->out_abi_version = IOPFMAP_ABI_VERSION;
+	cmd->out_features = 0;
+	cmd->out_pgsize_bitmap = PAGE_SIZE;
+	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
+}
+
+static int iopfmap_fops_open(struct inode *inode, struct file *filp)
+{
+	struct iopfmap_ctx *ctx;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
+	if (!ctx)
+		return -ENOMEM;
+	mutex_init(&ctx->lock);
+	filp->private_data = ctx;
+	return nonseekable_open(inode, filp);
+}
+
+static int iopfmap_fops_release(struct inode *inode, struct file *filp)
+{
+	struct iopfmap_ctx *ctx = filp->private_data;
+
+	mutex_destroy(&ctx->lock);
+	kfree(ctx);
+	return 0;
+}
+
+/* Large enough for the biggest command struct; checked at build time. */
+union iopfmap_ucmd_buffer {
+	struct iopfmap_info info;
+};
+
+struct iopfmap_ioctl_op {
+	unsigned int size;	/* the struct as this module knows it */
+	unsigned int min_size;	/* the struct's first published version */
+	unsigned int ioctl_num;
+	u32 valid_flags;
+	int (*execute)(struct iopfmap_ucmd *ucmd);
+};
+
+#define IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags)		\
+	[IOPFMAP_CMD_##_name - IOPFMAP_CMD_BASE] = {			\
+		.size = sizeof(_struct) +				\
+			BUILD_BUG_ON_ZERO(sizeof(union iopfmap_ucmd_buffer) < \
+					  sizeof(_struct)) +		\
+			BUILD_BUG_ON_ZERO(offsetof(_struct, flags) !=	\
+					  offsetof(struct iopfmap_cmd_header, \
+						   flags)),		\
+		.min_size = offsetofend(_struct, _last),		\
+		.ioctl_num = IOPFMAP_##_name,				\
+		.valid_flags = _flags,					\
+		.execute = _fn,						\
+	}
+
+static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
+	IOPFMAP_IOCTL_OP(GET_INFO, iopfmap_get_info,
+			 struct iopfmap_info, out_pgsize_bitmap, 0),
+};
+
+static long iopfmap_fops_ioctl(struct file *filp, unsigned int cmd,
+			       unsigned long arg)
+{
+	const struct iopfmap_ioctl_op *op;
+	union iopfmap_ucmd_buffer buf;
+	struct iopfmap_ucmd ucmd = {
+		.ctx = filp->private_data,
+		.ubuffer = (void __user *)arg,
+		.cmd = &buf,
+	};
+	struct iopfmap_cmd_header *header = (void *)&buf;
+	unsigned int nr = _IOC_NR(cmd);
+	int ret;
+
+	if (_IOC_TYPE(cmd) != IOPFMAP_TYPE || nr < IOPFMAP_CMD_BASE ||
+	    nr - IOPFMAP_CMD_BASE >= ARRAY_SIZE(iopfmap_ioctl_ops))
+		return -ENOTTY;
+	op = &iopfmap_ioctl_ops[nr - IOPFMAP_CMD_BASE];
+	if (!op->execute || op->ioctl_num != cmd)
+		return -ENOTTY;
+
+	if (get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer))
+		return -EFAULT;
+	if (ucmd.user_size < op->min_size)
+		return -EINVAL;
+	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
+				    ucmd.user_size);
+	if (ret)
+		return ret;
+	if (header->flags & ~op->valid_flags)
+		return -EOPNOTSUPP;
+
+	return op->execute(&ucmd);
+}
+
+static const struct file_operations iopfmap_fops = {
+	.owner = THIS_MODULE,
+	.open = iopfmap_fops_open,
+	.release = iopfmap_fops_release,
+	.unlocked_ioctl = iopfmap_fops_ioctl,
+	/* Command structs have one layout for 32- and 64-bit callers. */
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice iopfmap_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "iopfmap",
+	.fops = &iopfmap_fops,
+	.mode = 0600,
+};
+
+static int __init iopfmap_init(void)
+{
+	return misc_register(&iopfmap_misc);
+}
+
+static void __exit iopfmap_exit(void)
+{
+	misc_deregister(&iopfmap_misc);
+}
+
+module_init(iopfmap_init);
+module_exit(iopfmap_exit);
+
+MODULE_DESCRIPTION("Fault-driven DMA mapping through the IOMMU");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(IOPFMAP_VERSION);
