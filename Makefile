@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# iopfmap: the kernel module (kmod/), the fault daemon (iopfd/), the tools
+# (tools/) and the selftests (tests/). `make help` lists the targets.
+
+top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD ?= $(top)/build
+VERSION := $(shell cat $(top)/VERSION)
+KERNELS ?= 6.1 6.12
+
+# The kernel to build for: KVER names an installed kernel; otherwise the
+# running kernel's build tree, else the newest installed Debian headers.
+ifneq ($(KVER),)
+KDIR ?= /lib/modules/$(KVER)/build
+else
+KDIR ?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
+	     $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
+KVER := $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+endif
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+DKMS_SRC := /usr/src/iopfmap-$(VERSION)
+
+export BUILD VERSION
+
+.PHONY: all module modules userspace tests tools iopfd deps check demo \
+	sparse checkpatch vm-payload install uninstall dkms-install \
+	dkms-uninstall clean help
+
+all: module userspace
+
+help:
+	@echo 'make [all]        module for KDIR/KVER ($(KVER)), iopfd, tools, tests'
+	@echo 'make check        the test command: every kernel of the matrix'
+	@echo 'make demo         boot a guest and show what the module reports'
+	@echo 'make deps         install what the above need (root, Debian 12)'
+	@echo 'make modules      the module for every kernel in KERNELS ($(KERNELS))'
+	@echo 'make sparse       sparse over kmod/ for every kernel in KERNELS'
+	@echo 'make checkpatch   checkpatch.pl --strict over kmod/ and include/'
+	@echo 'make install      module, uapi header, iopfd and iopfctl (root)'
+	@echo 'make dkms-install register the module with DKMS (root)'
+
+module:
+	@test -n "$(KVER)" || { echo "no kernel build tree found: set KDIR or KVER (make deps)"; exit 1; }
+	@tools/kbuild.sh build $(KVER) $(KDIR)
+
+modules:
+	@set -e; . tools/lib.sh; for k in $(KERNELS); do \
+		kv=$$(kver_of $$k) || die "kernel $$k is not installed (make deps)"; \
+		echo "  MODULE  $$kv"; tools/kbuild.sh build $$kv; done
+
+sparse:
+	@set -e; . tools/lib.sh; for k in $(KERNELS); do \
+		kv=$$(kver_of $$k) || die "kernel $$k is not installed (make deps)"; \
+		echo "  SPARSE  $$kv"; tools/kbuild.sh sparse $$kv; done
+
+checkpatch:
+	@tools/checkpatch.sh
+
+userspace: tests tools iopfd
+
+tests:
+	@$(MAKE) -s -C tests
+
+tools:
+	@$(MAKE) -s -C tools/iopfctl
+
+iopfd:
+	@$(MAKE) -s -C iopfd
+
+# What tools/vm/run puts into a guest for kernel KVER.
+vm-payload: module userspace
+
+deps:
+	@tools/deps.sh
+
+check:
+	@tools/check.sh
+
+demo:
+	@tools/demo.sh
+
+install: module userspace
+	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KVER)/kmod INSTALL_MOD_DIR=extra modules_install
+	depmod -a $(KVER) || true
+	install -D -m 0644 include/uapi/linux/iopfmap.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h
+	install -D -m 0755 $(BUILD)/bin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfctl
+	install -D -m 0755 $(BUILD)/bin/iopfd $(DESTDIR)$(PREFIX)/sbin/iopfd
+
+uninstall:
+	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko
+	depmod -a $(KVER) || true
+	rm -f $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h \
+	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd
+
+# DKMS rebuilds the module for every kernel the system installs later.
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r kmod include VERSION $(DKMS_SRC)/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+	dkms add -m iopfmap -v $(VERSION)
+	dkms build -m iopfmap -v $(VERSION)
+	dkms install -m iopfmap -v $(VERSION)
+
+dkms-uninstall:
+	dkms remove -m iopfmap -v $(VERSION) --all || true
+	rm -rf $(DKMS_SRC)
+
+clean:
+	rm -rf $(BUILD)

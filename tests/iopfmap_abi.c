@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The /dev/iopfmap ioctl ABI as include/uapi/linux/iopfmap.h documents it:
+ * GET_INFO, and the size/flags/pointer rules that every command shares,
+ * checked for each command in iopfmap_ioctls[]. Needs the module loaded
+ * and access to /dev/iopfmap (root).
+ */
+#include <sys/mman.h>
+
+#include "iopfmap_utils.h"
+
+static size_t page_size(void)
+{
+	return sysconf(_SC_PAGESIZE);
+}
+
+/* read()/write()/lseek() result as itself or -errno. */
+static long neg_errno(long ret)
+{
+	return ret < 0 ? -errno : ret;
+}
+
+/* Zeroes the page at @buf and writes a command header at its start. */
+static void put_header(void *buf, __u32 size, __u32 flags)
+{
+	memset(buf, 0, page_size());
+	memcpy(buf, &size, sizeof(size));
+	memcpy((char *)buf + 4, &flags, sizeof(flags));
+}
+
+FIXTURE(iopfmap)
+{
+	int fd;
+	char *buf;		/* one read-write page ... */
+	char *noaccess;		/* ... followed by a PROT_NONE page */
+	char *saved;		/* a copy of buf, to see whether it changed */
+};
+
+FIXTURE_SETUP(iopfmap)
+{
+	size_t psz = page_size();
+
+	self->fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
+	if (self->fd < 0 && errno == ENOENT)
+		SKIP(return, "iopfmap module not loaded: " IOPFMAP_DEV " missing");
+	if (self->fd < 0 && (errno == EACCES || errno == EPERM))
+		SKIP(return, IOPFMAP_DEV " is root only: run as root");
+	ASSERT_LE(0, self->fd) TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));
+
+	self->buf = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(self->buf != MAP_FAILED);
+	self->noaccess = self->buf + psz;
+	ASSERT_EQ(0, mprotect(self->noaccess, psz, PROT_NONE));
+	self->saved = malloc(psz);
+	ASSERT_TRUE(self->saved != NULL);
+}
+
+FIXTURE_TEARDOWN(iopfmap)
+{
+	free(self->saved);
+	munmap(self->buf, 2 * page_size());
+	close(self->fd);
+}
+
+TEST_F(iopfmap, get_info)
+{
+	struct iopfmap_info info = { .size = sizeof(info) };
+	__u64 psz = page_size();
+
+	test_cmd_get_info(self->fd, &info);
+	EXPECT_EQ(sizeof(info), info.size);
+	EXPECT_EQ(0U, info.flags);
+	EXPECT_EQ(0U, info.__reserved);
+	ASSERT_EQ((__u32)IOPFMAP_ABI_VERSION, info.out_abi_version);
+	EXPECT_EQ(0ULL, info.out_features & ~(__u64)IOPFMAP_FEATURES_KNOWN)
+		TH_LOG("features %#llx", info.out_features);
+
+	ASSERT_EQ(0ULL, psz & (psz - 1));
+	ASSERT_NE(0ULL, info.out_pgsize_bitmap);
+	/* The base page can always be mapped; nothing smaller can. */
+	EXPECT_EQ(psz, info.out_pgsize_bitmap & psz)
+		TH_LOG("pgsize_bitmap %#llx", info.out_pgsize_bitmap);
+	EXPECT_EQ(0ULL, info.out_pgsize_bitmap & (psz - 1))
+		TH_LOG("pgsize_bitmap %#llx", info.out_pgsize_bitmap);
+}
+
+/* A binary built against a newer header: its zero tail is accepted. */
+TEST_F(iopfmap, get_info_larger_struct)
+{
+	struct {
+		struct iopfmap_info info;
+		__u8 tail[16];
+	} big;
+	size_t i;
+
+	memset(&big, 0, sizeof(big));
+	big.info.size = sizeof(big);
+	test_cmd_get_info(self->fd, &big.info);
+	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, big.info.out_abi_version);
+	EXPECT_NE(0ULL, big.info.out_pgsize_bitmap);
+	/* Past the kernel's struct: left untouched, so still zero. */
+	for (i = 0; i < sizeof(big.tail); i++)
+		EXPECT_EQ(0, big.tail[i]) TH_LOG("tail byte %zu", i);
+}
+
+/*
+ * The kernel writes no more than the caller's size. min_size is all of
+ * struct iopfmap_info today; once the struct grows this also covers an
+ * old binary's shorter struct.
+ */
+TEST_F(iopfmap, get_info_output_limited_to_size)
+{
+	const struct iopfmap_ioctl_desc *d =
+		&iopfmap_ioctls[IOPFMAP_CMD_GET_INFO - IOPFMAP_CMD_BASE];
+	__u32 size = d->min_size;
+	size_t i;
+
+	memset(self->buf, 0xA5, page_size());
+	memset(self->buf, 0, size);
+	memcpy(self->buf, &size, sizeof(size));
+	test_cmd_get_info(self->fd, (struct iopfmap_info *)self->buf);
+	for (i = size; i < page_size(); i++)
+		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
+			TH_LOG("byte %zu past size %u was written", i, size);
+
+	/* Shorter than the first version of the struct. */
+	size = offsetof(struct iopfmap_info, out_features);
+	memcpy(self->buf, &size, sizeof(size));
+	memcpy(self->saved, self->buf, page_size());
+	test_err_get_info(EINVAL, self->fd, (struct iopfmap_info *)self->buf);
+	EXPECT_EQ(0, memcmp(self->saved, self->buf, page_size()));
+}
+
+/* Bad input changes nothing: the out_ fields keep what the caller put. */
+TEST_F(iopfmap, get_info_reserved)
+{
+	static const __u32 bad[] = { 1, 1U << 31 };
+	struct iopfmap_info info, before;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		memset(&info, 0xA5, sizeof(info));
+		info.size = sizeof(info);
+		info.flags = 0;
+		info.__reserved = bad[i];
+		before = info;
+		test_err_get_info(EOPNOTSUPP, self->fd, &info);
+		EXPECT_EQ(0, memcmp(&before, &info, sizeof(info)))
+			TH_LOG("__reserved %#x: struct changed", bad[i]);
+	}
+}
+
+/*
+ * Calls @d's ioctl on @arg and expects -@_errno, with the caller's page
+ * self->buf unchanged: a refused command writes nothing back.
+ */
+#define EXPECT_REFUSED(d, arg, _errno, fmt, ...)				\
+	do {									\
+		int __ret;							\
+										\
+		memcpy(self->saved, self->buf, page_size());			\
+		__ret = _test_ioctl(self->fd, (d)->cmd, arg);			\
+		EXPECT_EQ(-(_errno), __ret)					\
+			TH_LOG("%s, " fmt ": %s", (d)->name, ##__VA_ARGS__,	\
+			       strerror(-__ret));				\
+		EXPECT_EQ(0, memcmp(self->saved, self->buf, page_size()))	\
+			TH_LOG("%s, " fmt ": caller's memory changed",		\
+			       (d)->name, ##__VA_ARGS__);			\
+	} while (0)
+
+/* The rules of the uapi DOC block that every command shares. */
+TEST_F(iopfmap, size_contract)
+{
+	const size_t psz = page_size();
+	unsigned int i, bit;
+	size_t off;
+	int ret;
+
+	for (i = 0; i < IOPFMAP_NUM_IOCTLS; i++) {
+		const struct iopfmap_ioctl_desc *d = &iopfmap_ioctls[i];
+		char *p;
+
+		ASSERT_TRUE(d->name != NULL) TH_LOG("hole in iopfmap_ioctls[] at %u", i);
+		ASSERT_LE(8U, d->min_size) TH_LOG("%s", d->name);
+		ASSERT_LE(d->min_size, d->size) TH_LOG("%s", d->name);
+		ASSERT_LE(d->size + 8, psz) TH_LOG("%s", d->name);
+
+		put_header(self->buf, 0, 0);
+		EXPECT_REFUSED(d, self->buf, EINVAL, "size 0");
+		put_header(self->buf, d->min_size - 1, 0);
+		EXPECT_REFUSED(d, self->buf, EINVAL, "size min_size - 1");
+
+		/*
+		 * A non-zero byte past the struct asks for the unknown; try
+		 * the first and the last byte of the tail.
+		 */
+		for (off = d->size; off < d->size + 8; off += 7) {
+			put_header(self->buf, d->size + 8, 0);
+			self->buf[off] = 1;
+			EXPECT_REFUSED(d, self->buf, E2BIG,
+				       "size + 8, byte %zu non-zero", off);
+		}
+
+		/*
+		 * A zero tail passes the size checks. What the command then
+		 * does with an all-zero struct is its own business.
+		 */
+		put_header(self->buf, d->size + 8, 0);
+		ret = _test_ioctl(self->fd, d->cmd, self->buf);
+		EXPECT_NE(-E2BIG, ret) TH_LOG("%s, size + 8, zero tail", d->name);
+
+		for (bit = 0; bit < 32; bit++) {
+			if (d->valid_flags & (1U << bit))
+				continue;
+			put_header(self->buf, d->size, 1U << bit);
+			EXPECT_REFUSED(d, self->buf, EOPNOTSUPP,
+				       "unknown flag %#x", 1U << bit);
+		}
+
+		/* Not even the header readable. */
+		put_header(self->buf, 0, 0);
+		EXPECT_REFUSED(d, self->noaccess, EFAULT, "PROT_NONE struct");
+		EXPECT_REFUSED(d, NULL, EFAULT, "NULL struct");
+
+		/* Header readable, the rest of the struct not. */
+		if (d->size > 8) {
+			p = self->noaccess - 8;
+			put_header(self->buf, 0, 0);
+			memcpy(p, &(__u32){ d->size }, 4);
+			EXPECT_REFUSED(d, p, EFAULT, "struct runs into PROT_NONE");
+		}
+
+		/* Struct readable, the tail to check for zeroes not. */
+		p = self->noaccess - d->size;
+		put_header(self->buf, 0, 0);
+		memcpy(p, &(__u32){ d->size + 8 }, 4);
+		EXPECT_REFUSED(d, p, EFAULT, "tail in PROT_NONE");
+	}
+}
+
+/*
+ * "nr past the last command" also fails if the module has a command that
+ * iopfmap_ioctls[] lacks: the table must list them all.
+ */
+TEST_F(iopfmap, unknown_ioctls)
+{
+	const struct {
+		const char *what;
+		unsigned long cmd;
+	} bad[] = {
+		{ "nr past the last command",
+		  _IO(IOPFMAP_TYPE, IOPFMAP_CMD_BASE + IOPFMAP_NUM_IOCTLS) },
+		{ "nr below IOPFMAP_CMD_BASE", _IO(IOPFMAP_TYPE, IOPFMAP_CMD_BASE - 1) },
+		{ "nr 0", _IO(IOPFMAP_TYPE, 0) },
+		{ "foreign type", _IO('T', 0x80) },
+		/* GET_INFO's nr, encoded with a direction and a size */
+		{ "GET_INFO as _IOR",
+		  _IOR(IOPFMAP_TYPE, IOPFMAP_CMD_GET_INFO, struct iopfmap_info) },
+		{ "GET_INFO as _IOWR",
+		  _IOWR(IOPFMAP_TYPE, IOPFMAP_CMD_GET_INFO, struct iopfmap_info) },
+	};
+	struct iopfmap_info info, before;
+	size_t i;
+	int ret;
+
+	ASSERT_LE(IOPFMAP_CMD_BASE + IOPFMAP_NUM_IOCTLS, (size_t)_IOC_NRMASK);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		memset(&info, 0xA5, sizeof(info));
+		info.size = sizeof(info);
+		info.flags = 0;
+		info.__reserved = 0;
+		before = info;
+		ret = _test_ioctl(self->fd, bad[i].cmd, &info);
+		EXPECT_EQ(-ENOTTY, ret)
+			TH_LOG("%s (%#lx): %s", bad[i].what, bad[i].cmd, strerror(-ret));
+		EXPECT_EQ(0, memcmp(&before, &info, sizeof(info)))
+			TH_LOG("%s: struct changed", bad[i].what);
+	}
+}
+
+/* A context has only ioctls: no read/write op, and it is not seekable. */
+TEST_F(iopfmap, no_read_write_seek)
+{
+	char c = 0;
+
+	/* The VFS answers EINVAL for a file without read/write ops. */
+	EXPECT_EQ(-EINVAL, neg_errno(read(self->fd, &c, 1)));
+	EXPECT_EQ(-EINVAL, neg_errno(write(self->fd, &c, 1)));
+	/* nonseekable_open() */
+	EXPECT_EQ(-ESPIPE, neg_errno(lseek(self->fd, 0, SEEK_SET)));
+	EXPECT_EQ(-ESPIPE, neg_errno(pread(self->fd, &c, 1, 0)));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,81 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs the iopfmap selftests on this machine and prints TAP 13, like the
+# kselftest runner: each program's own TAP is indented with "# ".
+#
+# Needs root and the iopfmap module (loaded, or loadable with modprobe or
+# from $IOPFMAP_KO). Each program runs between two markers written to
+# /dev/kmsg; afterwards the kernel log since its start marker is scanned
+# (lib/dmesg-scan.awk) and any warning, BUG or other splat fails the
+# program even if all its tests passed. Lines a program provokes on
+# purpose are listed, as regexes, in NAME.dmesg-allow beside it.
+#
+# Usage: run_tests.sh [PROGRAM...]   (default: the programs in tests.list)
+# Environment: IOPFMAP_TEST_TIMEOUT  seconds per program (default 600)
+# Exit status: 0 if every program passed or skipped, 1 otherwise.
+
+here=$(cd "$(dirname "$0")" && pwd)
+timeout_s=${IOPFMAP_TEST_TIMEOUT:-600}
+scan="$here/lib/dmesg-scan.awk"
+ksft_skip=4
+
+if [ $# -gt 0 ]; then
+	tests="$*"
+else
+	tests=$(cat "$here/tests.list") || exit 1
+fi
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+kmsg() {
+	echo "$*" > /dev/kmsg 2>/dev/null
+}
+
+if [ ! -e /dev/iopfmap ]; then
+	modprobe iopfmap 2>/dev/null ||
+		insmod "${IOPFMAP_KO:-/lib/modules/$(uname -r)/extra/iopfmap.ko}" \
+			2>/dev/null ||
+		echo "# iopfmap module could not be loaded; tests will say why"
+fi
+
+set -- $tests
+echo "TAP version 13"
+echo "1..$#"
+num=0
+failed=0
+for t in "$@"; do
+	num=$((num + 1))
+	echo "# selftests: iopfmap: $t"
+	kmsg "iopfmap-selftest: start $num $t"
+	{
+		timeout "$timeout_s" "$here/$t" 2>&1
+		echo $? > "$tmp/rc"
+	} | awk '{ print "# " $0; fflush() }'
+	rc=$(cat "$tmp/rc")
+	kmsg "iopfmap-selftest: end $num $t"
+
+	allow=
+	[ -f "$here/$t.dmesg-allow" ] && allow="$here/$t.dmesg-allow"
+	dmesg | awk -v start="iopfmap-selftest: start $num $t" \
+		-v allow="$allow" -f "$scan" > "$tmp/splat"
+
+	if [ -s "$tmp/splat" ]; then
+		echo "# kernel log since the start of $t shows a kernel bug:"
+		sed 's/^/# /' "$tmp/splat"
+		echo "not ok $num selftests: iopfmap: $t # kernel splat"
+		failed=1
+	elif [ "$rc" -eq 0 ]; then
+		echo "ok $num selftests: iopfmap: $t"
+	elif [ "$rc" -eq "$ksft_skip" ]; then
+		echo "ok $num selftests: iopfmap: $t # SKIP"
+	elif [ "$rc" -eq 124 ] || [ "$rc" -eq 143 ]; then
+		echo "not ok $num selftests: iopfmap: $t # TIMEOUT ${timeout_s}s"
+		failed=1
+	else
+		echo "not ok $num selftests: iopfmap: $t # exit=$rc"
+		failed=1
+	fi
+done
+exit $failed

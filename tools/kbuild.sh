@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Builds kmod/ for one kernel, out of tree, in build/KVER/kmod (a tree of
+# symlinks to the sources, so several kernels build side by side).
+#
+# Usage: kbuild.sh build|sparse|clean KVER [KDIR]
+#   build   W=1; fails on any compiler or modpost warning
+#   sparse  runs sparse over every file (C=2); fails on any sparse report
+
+set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+what=${1:?usage: kbuild.sh build|sparse|clean KVER [KDIR]}
+kver=${2:?usage: kbuild.sh build|sparse|clean KVER [KDIR]}
+kdir=${3:-$(kdir_of "$kver")}
+[ -f "$kdir/Makefile" ] || die "no kernel build tree at $kdir (make deps)"
+
+dir=$build/$kver
+mkdir -p "$dir"
+# Mirror the module sources as symlinks; generated files stay in build/.
+find "$dir/kmod" -xtype l -delete 2>/dev/null || true
+cp -rsf "$top/kmod" "$dir/"
+ln -sfn "$top/include" "$dir/include"
+ln -sfn "$top/VERSION" "$dir/VERSION"
+
+log=$dir/$what.log
+case $what in
+build) args=(W=1 modules) ;;
+sparse) args=(C=2 "CHECK=sparse" modules) ;;
+clean) args=(clean) ;;
+*) die "unknown action $what" ;;
+esac
+
+set +e
+make -C "$kdir" M="$dir/kmod" "${args[@]}" > "$log" 2>&1
+rc=$?
+set -e
+# pahole's note that it cannot add BTF out of tree is not about our code.
+if [ "$rc" -ne 0 ]; then
+	cat "$log" >&2
+	echo "kbuild: $what for $kver failed (log: $log)" >&2
+	exit 1
+fi
+if grep -v 'Skipping BTF generation' "$log" |
+   grep -i -E 'warning|error:|^[^ ]+:[0-9]+:[0-9]+: ' >&2; then
+	echo "kbuild: $what for $kver reported the lines above (log: $log)" >&2
+	exit 1
+fi
