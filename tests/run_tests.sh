@@ -33,16 +33,17 @@ kmsg() {
 	echo "$*" > /dev/kmsg 2>/dev/null
 }
 
-if [ ! -e /dev/iopfmap ]; then
-	modprobe iopfmap 2>/dev/null ||
-		insmod "${IOPFMAP_KO:-/lib/modules/$(uname -r)/extra/iopfmap.ko}" \
-			2>/dev/null ||
-		echo "# iopfmap module could not be loaded; tests will say why"
-fi
-
 set -- $tests
 echo "TAP version 13"
 echo "1..$#"
+
+if [ ! -e /dev/iopfmap ]; then
+	timeout 60 modprobe iopfmap 2>/dev/null ||
+		timeout 60 insmod \
+			"${IOPFMAP_KO:-/lib/modules/$(uname -r)/extra/iopfmap.ko}" \
+			2>/dev/null ||
+		echo "# iopfmap module could not be loaded; tests will say why"
+fi
 num=0
 failed=0
 for t in "$@"; do
