@@ -101,8 +101,8 @@ dkms-install:
 	cp -r kmod include VERSION $(DKMS_SRC)/
 	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
 	dkms add -m iopfmap -v $(VERSION)
-	dkms build -m iopfmap -v $(VERSION)
-	dkms install -m iopfmap -v $(VERSION)
+	dkms build -m iopfmap -v $(VERSION) -k $(KVER)
+	dkms install -m iopfmap -v $(VERSION) -k $(KVER)
 
 dkms-uninstall:
 	dkms remove -m iopfmap -v $(VERSION) --all || true

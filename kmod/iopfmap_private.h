@@ -28,6 +28,9 @@
 #include <linux/types.h>
 #include <uapi/linux/iopfmap.h>
 
+/* The IOPFMAP_FEATURE_* bits this module implements (IOPFMAP_GET_INFO). */
+#define IOPFMAP_FEATURES_SUPPORTED 0ULL
+
 struct iopfmap_ctx {
 	struct mutex lock;	/* see "Locks" above */
 };

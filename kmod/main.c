@@ -36,7 +36,7 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 		return -EOPNOTSUPP;
 
 	cmd->out_abi_version = IOPFMAP_ABI_VERSION;
-	cmd->out_features = 0;
+	cmd->out_features = IOPFMAP_FEATURES_SUPPORTED;
 	cmd->out_pgsize_bitmap = PAGE_SIZE;
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }

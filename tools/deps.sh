@@ -12,6 +12,7 @@
 # something is missing, install nothing)
 
 set -euo pipefail
+trap 'echo "deps: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 # shellcheck source=tools/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -52,7 +53,7 @@ if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.
 	mirror=$(grep -rhs -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources \
 			/etc/apt/sources.list /etc/apt/sources.list.d/*.list |
 		 grep -v -E 'security|updates' |
-		 grep -o -E 'https?://[^ ]+/debian/?' | head -n 1)
+		 grep -o -E 'https?://[^ ]+/debian/?' | head -n 1 || true)
 	[ -n "$mirror" ] || die "no Debian mirror found in apt's sources"
 	cat > /etc/apt/sources.list.d/iopfmap-bookworm-backports.sources <<SRC
 Types: deb
