@@ -4,6 +4,7 @@
 # (tools/) and the selftests (tests/). `make help` lists the targets.
 
 top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+SHELL := /bin/bash
 BUILD ?= $(top)/build
 VERSION := $(shell cat $(top)/VERSION)
 KERNELS ?= 6.1 6.12
@@ -89,7 +90,7 @@ install: module userspace
 	install -D -m 0755 $(BUILD)/bin/iopfd $(DESTDIR)$(PREFIX)/sbin/iopfd
 
 uninstall:
-	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko
+	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko*
 	depmod -a $(KVER) || true
 	rm -f $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h \
 	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd

@@ -80,6 +80,19 @@ static void ensure_loaded(struct __test_metadata *_metadata, const char *ko)
 		TH_LOG(IOPFMAP_DEV " did not appear");
 }
 
+/* Unloads the module, checks it is gone, loads it again, checks it is back. */
+static void reload(struct __test_metadata *_metadata, const char *ko)
+{
+	int ret = iopfmap_unload();
+
+	ASSERT_EQ(0, ret) TH_LOG("unloading: %s", strerror(-ret));
+	check_unloaded(_metadata);
+
+	ret = iopfmap_load(ko);
+	ASSERT_EQ(0, ret) TH_LOG("loading %s again: %s", ko, strerror(-ret));
+	check_loaded(_metadata);
+}
+
 TEST(load_unload)
 {
 	const char *ko;
@@ -101,13 +114,7 @@ TEST(load_unload)
 	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
 	check_loaded(_metadata);
 
-	ret = iopfmap_unload();
-	ASSERT_EQ(0, ret) TH_LOG("unloading: %s", strerror(-ret));
-	check_unloaded(_metadata);
-
-	ret = iopfmap_load(ko);
-	ASSERT_EQ(0, ret) TH_LOG("loading %s again: %s", ko, strerror(-ret));
-	check_loaded(_metadata);
+	reload(_metadata, ko);
 }
 
 TEST(load_twice)
@@ -148,13 +155,7 @@ TEST(open_file_pins_module)
 
 	/* The last fput() runs release before close() returns to us. */
 	ASSERT_EQ(0, close(fd));
-	ret = iopfmap_unload();
-	ASSERT_EQ(0, ret) TH_LOG("unload after close: %s", strerror(-ret));
-	check_unloaded(_metadata);
-
-	ret = iopfmap_load(ko);
-	ASSERT_EQ(0, ret) TH_LOG("loading %s again: %s", ko, strerror(-ret));
-	check_loaded(_metadata);
+	reload(_metadata, ko);
 }
 
 TEST(two_contexts)
