@@ -33,3 +33,7 @@ probe IOPFMAP_HAVE_IOMMU_PAGING_DOMAIN_ALLOC include/linux/iommu.h \
 	'struct iommu_domain \*iommu_paging_domain_alloc\(struct device \*dev\)'
 probe IOPFMAP_HAVE_IO_URING_CMD_H include/linux/io_uring/cmd.h \
 	'io_uring_sqe_cmd\('
+probe IOPFMAP_HAVE_GUP_NO_VMAS include/linux/mm.h \
+	'long pin_user_pages_remote\(struct mm_struct \*mm, '\
+'unsigned long start, unsigned long nr_pages, unsigned int gup_flags, '\
+'struct page \*\*pages, int \*locked\);'

@@ -12,6 +12,7 @@
 #include <linux/err.h>
 #include <linux/gfp.h>
 #include <linux/iommu.h>
+#include <linux/mm.h>
 #include <linux/pci.h>
 
 #include "compat_autoconf.h"
@@ -45,6 +46,25 @@ iopfmap_paging_domain_alloc(struct device *dev)
 	struct iommu_domain *domain = iommu_domain_alloc(dev->bus);
 
 	return domain ?: ERR_PTR(-ENOMEM);
+#endif
+}
+
+/*
+ * v6.5 removed the vmas argument of the GUP calls. The caller holds
+ * mmap_lock for read (locked == NULL).
+ */
+static inline long iopfmap_pin_user_pages_remote(struct mm_struct *mm,
+						 unsigned long start,
+						 unsigned long nr_pages,
+						 unsigned int gup_flags,
+						 struct page **pages)
+{
+#ifdef IOPFMAP_HAVE_GUP_NO_VMAS
+	return pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL);
+#else
+	return pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL, NULL);
 #endif
 }
 

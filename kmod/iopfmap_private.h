@@ -13,26 +13,156 @@
  *                owned by the struct file: allocated in open(), freed in
  *                release(). ioctls run with the file referenced, so a
  *                context never disappears under a running command.
+ *   IO page table (struct iopfmap_iopt) what translates the context's
+ *                IOVAs: today the simulated device's software table
+ *                (sim.c). Set once per context and destroyed in release()
+ *                after every range, so it outlives every user.
+ *   range        (struct iopfmap_range) an IOVA window backed by one
+ *                process's virtual memory. Created by MAP, destroyed by
+ *                UNMAP or release(). Its mmu_interval_notifier holds a
+ *                reference on the mm_struct (not on the address space), so
+ *                a process that exits leaves a range whose faults fail.
+ *                Destruction order: out of the tree (no new fault can find
+ *                it), every page out of the IO page table, notifier removed
+ *                (no callback still runs), pages unpinned, freed.
+ *   simulated device (struct iopfmap_sim) owned by its context; created
+ *                by SIM_CREATE, destroyed in release() after the ranges.
  *
  * Locks, in the order they nest (outermost first)
  *
- *   ctx->lock    mutex; serializes commands that change the context's
- *                configuration. Never taken on the fault path.
+ *   ctx->lock           mutex; serializes commands that change the
+ *                       context's configuration: the IO page table, adding
+ *                       and removing ranges, mode switches. Never taken on
+ *                       the fault path.
+ *   ctx->ranges_rwsem   rw_semaphore; protects ctx->ranges. Faults hold it
+ *                       for read while they resolve, so faults run in
+ *                       parallel and a range cannot be removed under one.
+ *                       Writers also hold ctx->lock.
+ *   mm->mmap_lock       taken for read by hmm_range_fault() and pinning,
+ *                       never while holding range->lock.
+ *   range->lock         mutex; protects the range's bitmaps, its mode, its
+ *                       pinned pages and its entries in the IO page table.
+ *                       The invalidate callback takes it (trylock when it
+ *                       must not sleep); the fault path takes it after
+ *                       hmm_range_fault() and checks the notifier sequence
+ *                       under it. Mapping and unmapping happen under it.
+ *   sim->prq_lock       mutex; the simulated device's pending page requests.
+ *                       Taken before ranges_rwsem (a group is resolved
+ *                       under it).
+ *   sim->lock           spinlock, innermost; the simulated device's tables
+ *                       and IOTLB. Its DMA engine translates and copies each
+ *                       page under it, so an unmap followed by an IOTLB sync
+ *                       guarantees no access to the old page afterwards.
  *
- * No lock is global: two contexts never contend.
+ * No lock is global: two contexts never contend, and faults on different
+ * ranges of one context share only ranges_rwsem (for read) and the IO page
+ * table's own lock (for the few instructions of an update).
  */
 #ifndef IOPFMAP_PRIVATE_H
 #define IOPFMAP_PRIVATE_H
 
+#include <linux/atomic.h>
+#include <linux/interval_tree.h>
+#include <linux/iommu.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/sizes.h>
 #include <linux/types.h>
 #include <uapi/linux/iopfmap.h>
 
-/* The IOPFMAP_FEATURE_* bits this module implements (IOPFMAP_GET_INFO). */
-#define IOPFMAP_FEATURES_SUPPORTED 0ULL
+/* The IOPFMAP_FEATURE_* bits this module implements, sim aside. */
+#define IOPFMAP_FEATURES_BASE IOPFMAP_FEATURE_MAP
+
+extern bool iopfmap_sim_enabled;
+
+/* Counters; the order is that of the out_ fields of struct iopfmap_stats. */
+enum iopfmap_stat {
+	IOPFMAP_STAT_FAULTS,
+	IOPFMAP_STAT_FAULTS_HANDLED,
+	IOPFMAP_STAT_FAULTS_INVALID,
+	IOPFMAP_STAT_FAULTS_FORWARDED,
+	IOPFMAP_STAT_PAGES_MAPPED,
+	IOPFMAP_STAT_PAGES_PREFETCHED,
+	IOPFMAP_STAT_HUGE_MAPPINGS,
+	IOPFMAP_STAT_INVALIDATIONS,
+	IOPFMAP_STAT_INVALIDATIONS_HANDLED,
+	IOPFMAP_STAT_PAGES_UNMAPPED,
+	IOPFMAP_STAT_RETRIES,
+	IOPFMAP_STAT_PAGES_PINNED,
+	IOPFMAP_STAT_NR,
+};
+
+struct iopfmap_iopt;
+
+/*
+ * An IO page table implementation. The calls follow the IOMMU API's
+ * contract, so that an iommu_domain implements them directly: map never
+ * replaces an entry; unmap returns the bytes it really unmapped, which
+ * can exceed @size when @iova falls in a larger entry, and stops at the
+ * first hole; the device may use unmapped entries until iotlb_sync(). map
+ * and iova_to_phys may sleep only if @gfp allows; unmap and iotlb_sync
+ * never sleep (they run in non-blockable invalidations).
+ */
+struct iopfmap_iopt_ops {
+	int (*map)(struct iopfmap_iopt *iopt, unsigned long iova,
+		   phys_addr_t paddr, size_t size, int prot, gfp_t gfp);
+	size_t (*unmap)(struct iopfmap_iopt *iopt, unsigned long iova,
+			size_t size, struct iommu_iotlb_gather *gather);
+	void (*iotlb_sync)(struct iopfmap_iopt *iopt,
+			   struct iommu_iotlb_gather *gather);
+	phys_addr_t (*iova_to_phys)(struct iopfmap_iopt *iopt,
+				    unsigned long iova);
+};
+
+struct iopfmap_iopt {
+	const struct iopfmap_iopt_ops *ops;
+	u32 type;			/* IOPFMAP_IOPT_* */
+	unsigned long pgsize_bitmap;
+	unsigned long iova_start;
+	unsigned long iova_last;	/* inclusive */
+};
+
+struct iopfmap_sim;
 
 struct iopfmap_ctx {
-	struct mutex lock;	/* see "Locks" above */
+	struct mutex lock;		/* see "Locks" above */
+	struct rw_semaphore ranges_rwsem;
+	struct rb_root_cached ranges;	/* of iopfmap_range, by IOVA */
+	/* Set once under lock (smp_store_release), never changed after. */
+	struct iopfmap_iopt *iopt;
+	struct iopfmap_sim *sim;
+	atomic64_t stats[IOPFMAP_STAT_NR];	/* including removed ranges */
+};
+
+/* Huge IO page table entries iopfmap creates: one PMD-sized block. */
+#define IOPFMAP_HUGE_SIZE	SZ_2M
+#define IOPFMAP_HUGE_PAGES	(IOPFMAP_HUGE_SIZE >> PAGE_SHIFT)
+
+struct iopfmap_range {
+	struct interval_tree_node node;	/* IOVA [start, last] */
+	struct mmu_interval_notifier notifier;	/* VA window; holds the mm */
+	struct iopfmap_ctx *ctx;
+	struct iopfmap_iopt *iopt;
+	unsigned long uaddr;
+	unsigned long npages;
+	u32 flags;			/* IOPFMAP_MAP_* */
+	u32 prefetch;			/* pages; 1 or a power of two */
+	/* Where huge blocks start: IOVA of block 0, below node.start. */
+	unsigned long huge_base;
+
+	struct mutex lock;		/* see "Locks" above */
+	u32 mode;			/* IOPFMAP_MODE_*, under lock */
+	/* One bit per page: in the IO page table. Never ahead of it. */
+	unsigned long *iopf_mapped;
+	/* One bit per page: mapped with IOMMU_WRITE. */
+	unsigned long *iopf_writable;
+	/* One bit per huge block: mapped as one huge entry. */
+	unsigned long *iopf_huge;
+	struct page **pinned;		/* PIN mode: every page, else NULL */
+	struct list_head doomed;	/* UNMAP's list, under ctx->lock */
+
+	atomic64_t stats[IOPFMAP_STAT_NR];
 };
 
 /* One ioctl call in flight: the caller's struct, copied in and checked. */
@@ -50,5 +180,52 @@ struct iopfmap_cmd_header {
 };
 
 int iopfmap_ucmd_respond(struct iopfmap_ucmd *ucmd, size_t cmd_len);
+
+/*
+ * A page request as a fault source (PRI, the simulated device) delivers
+ * it: a page address, the access, and the PCIe identifiers the response
+ * must echo.
+ */
+#define IOPFMAP_FAULT_READ	BIT(0)
+#define IOPFMAP_FAULT_WRITE	BIT(1)
+#define IOPFMAP_FAULT_PASID	BIT(2)
+#define IOPFMAP_FAULT_LAST	BIT(3)
+
+struct iopfmap_fault {
+	u64 iova;
+	u32 flags;		/* IOPFMAP_FAULT_* */
+	u32 pasid;
+	u32 grpid;
+};
+
+/* fault.c: resolves one page request; returns IOPFMAP_PAGE_RESP_*. */
+u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
+			 const struct iopfmap_fault *fault);
+
+/* range.c */
+void iopfmap_ctx_init_ranges(struct iopfmap_ctx *ctx);
+void iopfmap_ctx_destroy_ranges(struct iopfmap_ctx *ctx);
+void iopfmap_stat_add(struct iopfmap_range *range, enum iopfmap_stat stat,
+		      s64 n);
+void iopfmap_ctx_stat_add(struct iopfmap_ctx *ctx, enum iopfmap_stat stat,
+			  s64 n);
+int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
+			   unsigned long npages, const unsigned long *hmm_pfns,
+			   unsigned long fault_index);
+bool iopfmap_range_huge_capable(struct iopfmap_range *range,
+				unsigned long index);
+int iopfmap_map(struct iopfmap_ucmd *ucmd);
+int iopfmap_unmap(struct iopfmap_ucmd *ucmd);
+int iopfmap_set_mode(struct iopfmap_ucmd *ucmd);
+int iopfmap_get_stats(struct iopfmap_ucmd *ucmd);
+int iopfmap_query_mapped(struct iopfmap_ucmd *ucmd);
+
+/* sim.c */
+void iopfmap_sim_destroy(struct iopfmap_ctx *ctx);
+int iopfmap_sim_create(struct iopfmap_ucmd *ucmd);
+int iopfmap_sim_dma(struct iopfmap_ucmd *ucmd);
+int iopfmap_sim_page_request(struct iopfmap_ucmd *ucmd);
+int iopfmap_sim_s1_map(struct iopfmap_ucmd *ucmd);
+int iopfmap_sim_s1_unmap(struct iopfmap_ucmd *ucmd);
 
 #endif /* IOPFMAP_PRIVATE_H */

@@ -28,16 +28,26 @@ int iopfmap_ucmd_respond(struct iopfmap_ucmd *ucmd, size_t cmd_len)
 	return 0;
 }
 
+bool iopfmap_sim_enabled;
+module_param_named(sim, iopfmap_sim_enabled, bool, 0444);
+MODULE_PARM_DESC(sim, "Offer the simulated device (IOPFMAP_SIM_*), for tests and benchmarks");
+
 static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 {
 	struct iopfmap_info *cmd = ucmd->cmd;
+	/* Pairs with the release in SIM_CREATE: the table is initialized. */
+	struct iopfmap_iopt *iopt = smp_load_acquire(&ucmd->ctx->iopt);
 
-	if (cmd->__reserved)
+	if (cmd->__reserved || cmd->__reserved2)
 		return -EOPNOTSUPP;
 
 	cmd->out_abi_version = IOPFMAP_ABI_VERSION;
-	cmd->out_features = IOPFMAP_FEATURES_SUPPORTED;
-	cmd->out_pgsize_bitmap = PAGE_SIZE;
+	cmd->out_features = IOPFMAP_FEATURES_BASE |
+			    (iopfmap_sim_enabled ? IOPFMAP_FEATURE_SIM : 0);
+	cmd->out_pgsize_bitmap = iopt ? iopt->pgsize_bitmap : PAGE_SIZE;
+	cmd->out_iopt_type = iopt ? iopt->type : IOPFMAP_IOPT_NONE;
+	cmd->out_iova_start = iopt ? iopt->iova_start : 0;
+	cmd->out_iova_last = iopt ? iopt->iova_last : 0;
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 
@@ -49,6 +59,7 @@ static int iopfmap_fops_open(struct inode *inode, struct file *filp)
 	if (!ctx)
 		return -ENOMEM;
 	mutex_init(&ctx->lock);
+	iopfmap_ctx_init_ranges(ctx);
 	filp->private_data = ctx;
 	return nonseekable_open(inode, filp);
 }
@@ -57,6 +68,9 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx = filp->private_data;
 
+	/* The ranges use the IO page table: they go first. */
+	iopfmap_ctx_destroy_ranges(ctx);
+	iopfmap_sim_destroy(ctx);
 	mutex_destroy(&ctx->lock);
 	kfree(ctx);
 	return 0;
@@ -65,6 +79,16 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 /* Large enough for the biggest command struct; checked at build time. */
 union iopfmap_ucmd_buffer {
 	struct iopfmap_info info;
+	struct iopfmap_map map;
+	struct iopfmap_unmap unmap;
+	struct iopfmap_set_mode set_mode;
+	struct iopfmap_stats stats;
+	struct iopfmap_query_mapped query_mapped;
+	struct iopfmap_sim_create sim_create;
+	struct iopfmap_sim_dma sim_dma;
+	struct iopfmap_sim_page_request sim_page_request;
+	struct iopfmap_sim_s1_map sim_s1_map;
+	struct iopfmap_sim_s1_unmap sim_s1_unmap;
 };
 
 struct iopfmap_ioctl_op {
@@ -92,6 +116,33 @@ struct iopfmap_ioctl_op {
 static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
 	IOPFMAP_IOCTL_OP(GET_INFO, iopfmap_get_info,
 			 struct iopfmap_info, out_pgsize_bitmap, 0),
+	IOPFMAP_IOCTL_OP(MAP, iopfmap_map, struct iopfmap_map, __reserved,
+			 IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
+			 IOPFMAP_MAP_PIN | IOPFMAP_MAP_FORWARD),
+	IOPFMAP_IOCTL_OP(UNMAP, iopfmap_unmap, struct iopfmap_unmap,
+			 out_unmapped, IOPFMAP_UNMAP_ALL),
+	IOPFMAP_IOCTL_OP(SET_MODE, iopfmap_set_mode, struct iopfmap_set_mode,
+			 __reserved, 0),
+	IOPFMAP_IOCTL_OP(GET_STATS, iopfmap_get_stats, struct iopfmap_stats,
+			 out_pages_pinned, IOPFMAP_STATS_RANGE),
+	IOPFMAP_IOCTL_OP(QUERY_MAPPED, iopfmap_query_mapped,
+			 struct iopfmap_query_mapped, out_mapped_pages,
+			 IOPFMAP_QUERY_IOPT),
+	IOPFMAP_IOCTL_OP(SIM_CREATE, iopfmap_sim_create,
+			 struct iopfmap_sim_create, out_iova_last,
+			 IOPFMAP_SIM_NESTED),
+	IOPFMAP_IOCTL_OP(SIM_DMA, iopfmap_sim_dma, struct iopfmap_sim_dma,
+			 out_iotlb_misses,
+			 IOPFMAP_SIM_DMA_WRITE | IOPFMAP_SIM_DMA_PASID),
+	IOPFMAP_IOCTL_OP(SIM_PAGE_REQUEST, iopfmap_sim_page_request,
+			 struct iopfmap_sim_page_request, __reserved,
+			 IOPFMAP_PRQ_READ | IOPFMAP_PRQ_WRITE |
+			 IOPFMAP_PRQ_PASID | IOPFMAP_PRQ_LAST),
+	IOPFMAP_IOCTL_OP(SIM_S1_MAP, iopfmap_sim_s1_map,
+			 struct iopfmap_sim_s1_map, length,
+			 IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE),
+	IOPFMAP_IOCTL_OP(SIM_S1_UNMAP, iopfmap_sim_s1_unmap,
+			 struct iopfmap_sim_s1_unmap, out_unmapped, 0),
 };
 
 static long iopfmap_fops_ioctl(struct file *filp, unsigned int cmd,

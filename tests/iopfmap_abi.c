@@ -83,6 +83,37 @@ TEST_F(iopfmap, get_info)
 		TH_LOG("pgsize_bitmap %#llx", info.out_pgsize_bitmap);
 	EXPECT_EQ(0ULL, info.out_pgsize_bitmap & (psz - 1))
 		TH_LOG("pgsize_bitmap %#llx", info.out_pgsize_bitmap);
+	EXPECT_EQ(0U, info.__reserved2);
+	EXPECT_LE(info.out_iova_start, info.out_iova_last);
+}
+
+/*
+ * A new context has no IO page table: nothing translates, the page size
+ * is the base page, and the control plane is there to create ranges once
+ * one exists.
+ */
+TEST_F(iopfmap, get_info_no_iopt)
+{
+	struct iopfmap_info info;
+	__u64 psz = page_size();
+
+	/* out_ fields are written whatever the caller left in them. */
+	memset(&info, 0xA5, sizeof(info));
+	info.size = sizeof(info);
+	info.flags = 0;
+	info.__reserved = 0;
+	info.__reserved2 = 0;
+	test_cmd_get_info(self->fd, &info);
+	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info.out_abi_version);
+	EXPECT_EQ(IOPFMAP_FEATURE_MAP, info.out_features & IOPFMAP_FEATURE_MAP)
+		TH_LOG("features %#llx", info.out_features);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info.out_iopt_type);
+	EXPECT_EQ(psz, info.out_pgsize_bitmap)
+		TH_LOG("pgsize_bitmap %#llx", info.out_pgsize_bitmap);
+	EXPECT_EQ(0ULL, info.out_iova_start);
+	EXPECT_EQ(0ULL, info.out_iova_last);
+	EXPECT_EQ(0U, info.__reserved);
+	EXPECT_EQ(0U, info.__reserved2);
 }
 
 /* A binary built against a newer header: its zero tail is accepted. */
@@ -105,30 +136,81 @@ TEST_F(iopfmap, get_info_larger_struct)
 }
 
 /*
- * The kernel writes no more than the caller's size. min_size is all of
- * struct iopfmap_info today; once the struct grows this also covers an
- * old binary's shorter struct.
+ * The kernel writes no more than the caller's size. struct iopfmap_info
+ * grew past its first version (min_size, the end of out_pgsize_bitmap): a
+ * binary built against the first header passes 32 bytes and must get its
+ * 32 bytes filled in and nothing written after them.
  */
 TEST_F(iopfmap, get_info_output_limited_to_size)
 {
 	const struct iopfmap_ioctl_desc *d =
 		&iopfmap_ioctls[IOPFMAP_CMD_GET_INFO - IOPFMAP_CMD_BASE];
+	struct iopfmap_info *info = (struct iopfmap_info *)self->buf;
 	__u32 size = d->min_size;
 	size_t i;
 
+	ASSERT_EQ(32U, d->min_size);
+	ASSERT_LT(d->min_size, sizeof(struct iopfmap_info));
+
+	/* An old caller: out_ fields hold garbage, everything after is 0xA5. */
 	memset(self->buf, 0xA5, page_size());
-	memset(self->buf, 0, size);
-	memcpy(self->buf, &size, sizeof(size));
-	test_cmd_get_info(self->fd, (struct iopfmap_info *)self->buf);
+	info->size = size;
+	info->flags = 0;
+	info->__reserved = 0;
+	test_cmd_get_info(self->fd, info);
+	EXPECT_EQ(size, info->size);
+	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info->out_abi_version);
+	EXPECT_EQ(IOPFMAP_FEATURE_MAP, info->out_features & IOPFMAP_FEATURE_MAP);
+	EXPECT_EQ(0ULL, info->out_features & ~(__u64)IOPFMAP_FEATURES_KNOWN);
+	EXPECT_EQ((__u64)page_size(), info->out_pgsize_bitmap);
+	for (i = size; i < page_size(); i++)
+		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
+			TH_LOG("byte %zu past size %u was written", i, size);
+
+	/*
+	 * Between the first version and the whole struct: the kernel reads
+	 * zeroes in the fields the caller did not pass (out_iopt_type is an
+	 * out_ field, but __reserved2 is not and must read as zero), and
+	 * writes only up to the caller's size.
+	 */
+	size = offsetofend(struct iopfmap_info, out_iopt_type);
+	memset(self->buf, 0xA5, page_size());
+	info->size = size;
+	info->flags = 0;
+	info->__reserved = 0;
+	test_cmd_get_info(self->fd, info);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info->out_iopt_type);
+	for (i = size; i < page_size(); i++)
+		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
+			TH_LOG("byte %zu past size %u was written", i, size);
+
+	/* The whole struct: all of it written, nothing after it. */
+	size = sizeof(struct iopfmap_info);
+	memset(self->buf, 0xA5, page_size());
+	info->size = size;
+	info->flags = 0;
+	info->__reserved = 0;
+	info->__reserved2 = 0;
+	test_cmd_get_info(self->fd, info);
+	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info->out_abi_version);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info->out_iopt_type);
+	EXPECT_EQ(0ULL, info->out_iova_start);
+	EXPECT_EQ(0ULL, info->out_iova_last);
 	for (i = size; i < page_size(); i++)
 		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
 			TH_LOG("byte %zu past size %u was written", i, size);
 
 	/* Shorter than the first version of the struct. */
 	size = offsetof(struct iopfmap_info, out_features);
+	memset(self->buf, 0, page_size());
 	memcpy(self->buf, &size, sizeof(size));
 	memcpy(self->saved, self->buf, page_size());
-	test_err_get_info(EINVAL, self->fd, (struct iopfmap_info *)self->buf);
+	test_err_get_info(EINVAL, self->fd, info);
+	EXPECT_EQ(0, memcmp(self->saved, self->buf, page_size()));
+	size = d->min_size - 1;
+	memcpy(self->buf, &size, sizeof(size));
+	memcpy(self->saved, self->buf, page_size());
+	test_err_get_info(EINVAL, self->fd, info);
 	EXPECT_EQ(0, memcmp(self->saved, self->buf, page_size()));
 }
 
@@ -144,10 +226,22 @@ TEST_F(iopfmap, get_info_reserved)
 		info.size = sizeof(info);
 		info.flags = 0;
 		info.__reserved = bad[i];
+		info.__reserved2 = 0;
 		before = info;
 		test_err_get_info(EOPNOTSUPP, self->fd, &info);
 		EXPECT_EQ(0, memcmp(&before, &info, sizeof(info)))
 			TH_LOG("__reserved %#x: struct changed", bad[i]);
+
+		/* The second reserved field, added with the struct's growth. */
+		memset(&info, 0xA5, sizeof(info));
+		info.size = sizeof(info);
+		info.flags = 0;
+		info.__reserved = 0;
+		info.__reserved2 = bad[i];
+		before = info;
+		test_err_get_info(EOPNOTSUPP, self->fd, &info);
+		EXPECT_EQ(0, memcmp(&before, &info, sizeof(info)))
+			TH_LOG("__reserved2 %#x: struct changed", bad[i]);
 	}
 }
 
@@ -169,7 +263,33 @@ TEST_F(iopfmap, get_info_reserved)
 			       (d)->name, ##__VA_ARGS__);			\
 	} while (0)
 
-/* The rules of the uapi DOC block that every command shares. */
+/*
+ * Issues @d's command with an all-zero struct of @size bytes (flags 0) on
+ * a context of its own, so that what one command does (SIM_CREATE gives
+ * the context an IO page table) cannot change what the next one sees:
+ * 0 or -errno.
+ */
+static int zero_struct_result(struct __test_metadata *_metadata,
+			      const struct iopfmap_ioctl_desc *d, char *buf,
+			      __u32 size)
+{
+	int fd, ret;
+
+	fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, fd) TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));
+	if (fd < 0)
+		return -errno;
+	put_header(buf, size, 0);
+	ret = _test_ioctl(fd, d->cmd, buf);
+	close(fd);
+	return ret;
+}
+
+/*
+ * The rules of the uapi DOC block that every command shares. Each command
+ * of iopfmap_ioctls[] gets the same treatment; a refused call must leave
+ * the caller's memory alone, whatever the command.
+ */
 TEST_F(iopfmap, size_contract)
 {
 	const size_t psz = page_size();
@@ -203,12 +323,21 @@ TEST_F(iopfmap, size_contract)
 		}
 
 		/*
-		 * A zero tail passes the size checks. What the command then
-		 * does with an all-zero struct is its own business.
+		 * A zero tail passes the size checks, and a struct cut short
+		 * after its first version reads as zero-filled. What the
+		 * command then does with an all-zero struct is its own
+		 * business, but it must do the same whatever the size.
 		 */
-		put_header(self->buf, d->size + 8, 0);
-		ret = _test_ioctl(self->fd, d->cmd, self->buf);
-		EXPECT_NE(-E2BIG, ret) TH_LOG("%s, size + 8, zero tail", d->name);
+		ret = zero_struct_result(_metadata, d, self->buf, d->size);
+		EXPECT_NE(-E2BIG, ret) TH_LOG("%s, exact size", d->name);
+		EXPECT_NE(-EOPNOTSUPP, ret) TH_LOG("%s, exact size", d->name);
+		EXPECT_EQ(ret, zero_struct_result(_metadata, d, self->buf,
+						  d->size + 8))
+			TH_LOG("%s: size + 8 with a zero tail acts differently",
+			       d->name);
+		EXPECT_EQ(ret, zero_struct_result(_metadata, d, self->buf,
+						  d->min_size))
+			TH_LOG("%s: min_size acts differently", d->name);
 
 		for (bit = 0; bit < 32; bit++) {
 			if (d->valid_flags & (1U << bit))
@@ -265,6 +394,32 @@ TEST_F(iopfmap, unknown_ioctls)
 	int ret;
 
 	ASSERT_LE(IOPFMAP_CMD_BASE + IOPFMAP_NUM_IOCTLS, (size_t)_IOC_NRMASK);
+
+	/* Every command's nr with a direction and size is not the command. */
+	for (i = 0; i < IOPFMAP_NUM_IOCTLS; i++) {
+		const struct iopfmap_ioctl_desc *d = &iopfmap_ioctls[i];
+		unsigned long nr = IOPFMAP_CMD_BASE + i;
+		const unsigned long variants[] = {
+			_IOC(_IOC_READ | _IOC_WRITE, IOPFMAP_TYPE, nr, d->size),
+			_IOC(_IOC_WRITE, IOPFMAP_TYPE, nr, d->size),
+			_IOC(_IOC_NONE, IOPFMAP_TYPE, nr, d->size),
+		};
+		size_t v;
+
+		ASSERT_EQ(_IO(IOPFMAP_TYPE, nr), d->cmd) TH_LOG("%s", d->name);
+		for (v = 0; v < ARRAY_SIZE(variants); v++) {
+			put_header(self->buf, d->size, 0);
+			memcpy(self->saved, self->buf, page_size());
+			ret = _test_ioctl(self->fd, variants[v], self->buf);
+			EXPECT_EQ(-ENOTTY, ret)
+				TH_LOG("%s as %#lx: %s", d->name, variants[v],
+				       strerror(-ret));
+			EXPECT_EQ(0, memcmp(self->saved, self->buf, page_size()))
+				TH_LOG("%s as %#lx: struct changed", d->name,
+				       variants[v]);
+		}
+	}
+
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(&info, 0xA5, sizeof(info));
 		info.size = sizeof(info);

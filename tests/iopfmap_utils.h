@@ -80,6 +80,27 @@ struct iopfmap_ioctl_desc {
  */
 static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 	IOPFMAP_IOCTL_DESC(GET_INFO, struct iopfmap_info, out_pgsize_bitmap, 0),
+	IOPFMAP_IOCTL_DESC(MAP, struct iopfmap_map, __reserved,
+			   IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
+			   IOPFMAP_MAP_PIN | IOPFMAP_MAP_FORWARD),
+	IOPFMAP_IOCTL_DESC(UNMAP, struct iopfmap_unmap, out_unmapped,
+			   IOPFMAP_UNMAP_ALL),
+	IOPFMAP_IOCTL_DESC(SET_MODE, struct iopfmap_set_mode, __reserved, 0),
+	IOPFMAP_IOCTL_DESC(GET_STATS, struct iopfmap_stats, out_pages_pinned,
+			   IOPFMAP_STATS_RANGE),
+	IOPFMAP_IOCTL_DESC(QUERY_MAPPED, struct iopfmap_query_mapped,
+			   out_mapped_pages, IOPFMAP_QUERY_IOPT),
+	IOPFMAP_IOCTL_DESC(SIM_CREATE, struct iopfmap_sim_create,
+			   out_iova_last, IOPFMAP_SIM_NESTED),
+	IOPFMAP_IOCTL_DESC(SIM_DMA, struct iopfmap_sim_dma, out_iotlb_misses,
+			   IOPFMAP_SIM_DMA_WRITE | IOPFMAP_SIM_DMA_PASID),
+	IOPFMAP_IOCTL_DESC(SIM_PAGE_REQUEST, struct iopfmap_sim_page_request,
+			   __reserved, IOPFMAP_PRQ_READ | IOPFMAP_PRQ_WRITE |
+			   IOPFMAP_PRQ_PASID | IOPFMAP_PRQ_LAST),
+	IOPFMAP_IOCTL_DESC(SIM_S1_MAP, struct iopfmap_sim_s1_map, length,
+			   IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE),
+	IOPFMAP_IOCTL_DESC(SIM_S1_UNMAP, struct iopfmap_sim_s1_unmap,
+			   out_unmapped, 0),
 };
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 
@@ -100,6 +121,142 @@ static inline int _test_cmd_get_info(int fd, struct iopfmap_info *info)
 	ASSERT_EQ(0, _test_cmd_get_info(fd, info))
 #define test_err_get_info(_errno, fd, info) \
 	EXPECT_EQ(-(_errno), _test_cmd_get_info(fd, info))
+
+/*
+ * One wrapper trio per command, as for GET_INFO: _test_cmd_X() issues the
+ * command on a struct the caller filled in (size set by the wrapper when
+ * left 0) and returns 0 or -errno; test_cmd_X() asserts success;
+ * test_err_X() expects an errno.
+ */
+#define IOPFMAP_CMD_WRAPPERS(_lname, _NAME, _struct)				\
+static inline int _test_cmd_##_lname(int fd, _struct *cmd)			\
+{										\
+	if (!cmd->size)								\
+		cmd->size = sizeof(*cmd);					\
+	return _test_ioctl(fd, IOPFMAP_##_NAME, cmd);				\
+}
+
+IOPFMAP_CMD_WRAPPERS(map, MAP, struct iopfmap_map)
+IOPFMAP_CMD_WRAPPERS(unmap, UNMAP, struct iopfmap_unmap)
+IOPFMAP_CMD_WRAPPERS(set_mode, SET_MODE, struct iopfmap_set_mode)
+IOPFMAP_CMD_WRAPPERS(get_stats, GET_STATS, struct iopfmap_stats)
+IOPFMAP_CMD_WRAPPERS(query_mapped, QUERY_MAPPED, struct iopfmap_query_mapped)
+IOPFMAP_CMD_WRAPPERS(sim_create, SIM_CREATE, struct iopfmap_sim_create)
+IOPFMAP_CMD_WRAPPERS(sim_dma, SIM_DMA, struct iopfmap_sim_dma)
+IOPFMAP_CMD_WRAPPERS(sim_page_request, SIM_PAGE_REQUEST,
+		     struct iopfmap_sim_page_request)
+IOPFMAP_CMD_WRAPPERS(sim_s1_map, SIM_S1_MAP, struct iopfmap_sim_s1_map)
+IOPFMAP_CMD_WRAPPERS(sim_s1_unmap, SIM_S1_UNMAP, struct iopfmap_sim_s1_unmap)
+
+#define test_cmd(_lname, fd, cmd) ASSERT_EQ(0, _test_cmd_##_lname(fd, cmd))
+#define test_err(_lname, _errno, fd, cmd) \
+	EXPECT_EQ(-(_errno), _test_cmd_##_lname(fd, cmd))
+
+/* MAP of [iova, iova + len) to vaddr with flags and prefetch: 0 or -errno. */
+static inline int _test_map(int fd, __u64 iova, void *vaddr, __u64 len,
+			    __u32 flags, __u32 prefetch)
+{
+	struct iopfmap_map cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.iova = iova,
+		.vaddr = (__u64)(unsigned long)vaddr,
+		.length = len,
+		.prefetch_pages = prefetch,
+	};
+
+	return _test_cmd_map(fd, &cmd);
+}
+
+/* UNMAP of [iova, iova + len): 0 or -errno. */
+static inline int _test_unmap(int fd, __u64 iova, __u64 len)
+{
+	struct iopfmap_unmap cmd = {
+		.size = sizeof(cmd),
+		.iova = iova,
+		.length = len,
+	};
+
+	return _test_cmd_unmap(fd, &cmd);
+}
+
+/*
+ * One simulated DMA: 0 or -errno from the ioctl; the device's outcome is
+ * in dma->out_status.
+ */
+static inline int _test_sim_dma(int fd, struct iopfmap_sim_dma *dma,
+				__u32 flags, __u64 iova, void *buf, __u64 len)
+{
+	memset(dma, 0, sizeof(*dma));
+	dma->size = sizeof(*dma);
+	dma->flags = flags;
+	dma->iova = iova;
+	dma->buffer = (__u64)(unsigned long)buf;
+	dma->length = len;
+	return _test_cmd_sim_dma(fd, dma);
+}
+
+/* Whole-context (iova == ~0ULL) or one range's counters: 0 or -errno. */
+static inline int _test_stats(int fd, __u64 iova, struct iopfmap_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	if (iova != ~0ULL) {
+		st->flags = IOPFMAP_STATS_RANGE;
+		st->iova = iova;
+	}
+	return _test_cmd_get_stats(fd, st);
+}
+
+/* The module parameter sim=1 is needed for the simulated device. */
+static inline bool iopfmap_sim_available(int fd)
+{
+	struct iopfmap_info info = { .size = sizeof(info) };
+
+	return !_test_cmd_get_info(fd, &info) &&
+	       (info.out_features & IOPFMAP_FEATURE_SIM);
+}
+
+/*
+ * The core invariant: over [iova, iova + len) the ranges' iopf_mapped
+ * bitmaps equal what the IO page table translates. Returns the number of
+ * pages where they differ (0 when consistent), or -errno; *@mapped gets
+ * the number of mapped pages when not NULL. @len is at most 1 GiB.
+ */
+static inline long iopfmap_bitmap_vs_iopt(int fd, __u64 iova, __u64 len,
+					  long *mapped)
+{
+	size_t psz = sysconf(_SC_PAGESIZE), npages = len / psz;
+	size_t words = (npages + 63) / 64, i;
+	struct iopfmap_query_mapped q;
+	__u64 *bits, *walk;
+	long diff = 0;
+	int ret;
+
+	bits = calloc(words, sizeof(*bits));
+	walk = calloc(words, sizeof(*walk));
+	if (!bits || !walk) {
+		free(bits);
+		free(walk);
+		return -ENOMEM;
+	}
+	q = (struct iopfmap_query_mapped){ .size = sizeof(q), .iova = iova,
+		.length = len, .bitmap = (__u64)(unsigned long)bits };
+	ret = _test_cmd_query_mapped(fd, &q);
+	if (!ret) {
+		if (mapped)
+			*mapped = q.out_mapped_pages;
+		q = (struct iopfmap_query_mapped){ .size = sizeof(q),
+			.flags = IOPFMAP_QUERY_IOPT, .iova = iova,
+			.length = len, .bitmap = (__u64)(unsigned long)walk };
+		ret = _test_cmd_query_mapped(fd, &q);
+	}
+	for (i = 0; !ret && i < words; i++)
+		diff += __builtin_popcountll(bits[i] ^ walk[i]);
+	free(bits);
+	free(walk);
+	return ret ? ret : diff;
+}
 
 static inline bool iopfmap_dev_present(void)
 {
@@ -142,6 +299,17 @@ static inline bool iopfmap_str_ends(const char *s, const char *suffix)
 }
 
 /*
+ * The parameters the module is loaded with: $IOPFMAP_MODULE_PARAMS, which
+ * run_tests.sh sets to "sim=1" so that the simulated device is there.
+ */
+static inline const char *iopfmap_module_params(void)
+{
+	const char *env = getenv("IOPFMAP_MODULE_PARAMS");
+
+	return env ? env : "";
+}
+
+/*
  * Loads the module from @path: 0 or -errno (-EEXIST: already loaded).
  * A compressed .ko (as DKMS may install it) needs the kernel to
  * decompress it: CONFIG_MODULE_DECOMPRESS.
@@ -157,7 +325,8 @@ static inline int iopfmap_load(const char *path)
 	if (iopfmap_str_ends(path, ".xz") || iopfmap_str_ends(path, ".zst") ||
 	    iopfmap_str_ends(path, ".gz"))
 		flags |= MODULE_INIT_COMPRESSED_FILE;
-	ret = syscall(SYS_finit_module, fd, "", flags) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, iopfmap_module_params(), flags) ?
+		-errno : 0;
 	close(fd);
 	return ret;
 }

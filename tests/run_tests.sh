@@ -13,6 +13,8 @@
 #
 # Usage: run_tests.sh [PROGRAM...]   (default: the programs in tests.list)
 # Environment: IOPFMAP_TEST_TIMEOUT  seconds per program (default 600)
+#              IOPFMAP_MODULE_PARAMS  parameters the module is loaded with
+#                                     (default "sim=1": the simulated device)
 # Exit status: 0 if every program passed or skipped, 1 otherwise.
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +28,8 @@ else
 	tests=$(cat "$here/tests.list") || exit 1
 fi
 
+export IOPFMAP_MODULE_PARAMS="${IOPFMAP_MODULE_PARAMS-sim=1}"
+
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
@@ -38,10 +42,11 @@ echo "TAP version 13"
 echo "1..$#"
 
 if [ ! -e /dev/iopfmap ]; then
-	timeout 60 modprobe iopfmap 2>/dev/null ||
+	# shellcheck disable=SC2086 # the parameters are words
+	timeout 60 modprobe iopfmap $IOPFMAP_MODULE_PARAMS 2>/dev/null ||
 		timeout 60 insmod \
 			"${IOPFMAP_KO:-/lib/modules/$(uname -r)/extra/iopfmap.ko}" \
-			2>/dev/null ||
+			$IOPFMAP_MODULE_PARAMS 2>/dev/null ||
 		echo "# iopfmap module could not be loaded; tests will say why"
 fi
 num=0

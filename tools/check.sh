@@ -93,8 +93,10 @@ for k in $KERNELS; do
 	[ -n "$kv" ] || continue
 	section "guest: $kv"
 	log=$build/logs/check-$kv.log
+	# Two NUMA nodes so that pages can migrate; hugetlb pages reserved
+	# at boot for the hugetlb memory kind.
 	"$top/tools/vm/run" --kernel "$kv" --no-build --timeout "$guest_timeout" \
-		--append "slub_debug=FZPU ${CHECK_APPEND:-}" \
+		--numa --append "slub_debug=FZPU hugepages=32 ${CHECK_APPEND:-}" \
 		-- /iopfmap/tests/run_tests.sh | tee "$log"
 	rc=${PIPESTATUS[0]}
 	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)

@@ -59,6 +59,16 @@
 enum {
 	IOPFMAP_CMD_BASE = 0x80,
 	IOPFMAP_CMD_GET_INFO = IOPFMAP_CMD_BASE,
+	IOPFMAP_CMD_MAP,
+	IOPFMAP_CMD_UNMAP,
+	IOPFMAP_CMD_SET_MODE,
+	IOPFMAP_CMD_GET_STATS,
+	IOPFMAP_CMD_QUERY_MAPPED,
+	IOPFMAP_CMD_SIM_CREATE,
+	IOPFMAP_CMD_SIM_DMA,
+	IOPFMAP_CMD_SIM_PAGE_REQUEST,
+	IOPFMAP_CMD_SIM_S1_MAP,
+	IOPFMAP_CMD_SIM_S1_UNMAP,
 };
 
 /*
@@ -72,8 +82,18 @@ enum {
  * Feature bits reported in iopfmap_info.out_features. Each later addition
  * of the ABI gets a bit here; userspace tests the bit before using it.
  * IOPFMAP_FEATURES_KNOWN is the union of the bits this header defines.
+ *
+ * IOPFMAP_FEATURE_MAP: MAP, UNMAP, SET_MODE, GET_STATS and QUERY_MAPPED.
+ * IOPFMAP_FEATURE_SIM: the simulated device (the SIM_* commands). The
+ * module offers it only when loaded with the parameter sim=1.
  */
-#define IOPFMAP_FEATURES_KNOWN 0ULL
+#define IOPFMAP_FEATURE_MAP	(1ULL << 0)
+#define IOPFMAP_FEATURE_SIM	(1ULL << 1)
+#define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM)
+
+/* iopfmap_info.out_iopt_type: what translates the context's IOVAs. */
+#define IOPFMAP_IOPT_NONE	0	/* nothing yet: MAP fails with ENODEV */
+#define IOPFMAP_IOPT_SIM	1	/* the simulated device's own table */
 
 /**
  * struct iopfmap_info - ioctl(IOPFMAP_GET_INFO)
@@ -84,10 +104,16 @@ enum {
  * @out_features: IOPFMAP_FEATURE_* bits that this module supports
  * @out_pgsize_bitmap: the page sizes that the context's IO page table can
  *                     map with one entry; bit N set means 2^N bytes. With
- *                     no device attached this is the base page size.
+ *                     no IO page table this is the base page size.
+ * @out_iopt_type: IOPFMAP_IOPT_* of the context's IO page table
+ * @__reserved2: must be 0
+ * @out_iova_start: first IOVA the IO page table can translate
+ * @out_iova_last: last IOVA it can translate (inclusive); 0 with no table
  *
  * Reports what the module supports, so that userspace can discover
- * features before using them. It never fails on a valid struct.
+ * features before using them, and what the context's IO page table can
+ * hold. It never fails on a valid struct. Callers built against the first
+ * version of the struct (up to @out_pgsize_bitmap) get that part only.
  */
 struct iopfmap_info {
 	__u32 size;
@@ -96,8 +122,419 @@ struct iopfmap_info {
 	__u32 __reserved;
 	__aligned_u64 out_features;
 	__aligned_u64 out_pgsize_bitmap;
+	__u32 out_iopt_type;
+	__u32 __reserved2;
+	__aligned_u64 out_iova_start;
+	__aligned_u64 out_iova_last;
 };
 
 #define IOPFMAP_GET_INFO _IO(IOPFMAP_TYPE, IOPFMAP_CMD_GET_INFO)
+
+/**
+ * DOC: Ranges
+ *
+ * A range makes [@iova, @iova + @length) of the context's IO page table
+ * translate to the same-sized window of the calling process's virtual
+ * memory at @vaddr. A FAULT range (the default) pins nothing and is not
+ * charged to RLIMIT_MEMLOCK: a page enters the IO page table when the
+ * device faults on it and leaves it as soon as the CPU's page tables change
+ * (munmap, MADV_DONTNEED, mprotect, copy-on-write, migration, reclaim,
+ * THP split, KSM merge). A PIN range is classic VFIO: every page is pinned
+ * (FOLL_LONGTERM), charged to the caller's locked_vm and mapped at once;
+ * the device keeps the pinned pages whatever the CPU does.
+ *
+ * Ranges never overlap in IOVA. Ranges of different processes (a context
+ * fd passed to another process) can share a context: each range belongs
+ * to the address space of the process that created it.
+ *
+ * UNMAP removes whole ranges only. It never splits one: a span that cuts a
+ * range fails with EINVAL and unmaps nothing.
+ */
+
+/* iopfmap_map.flags */
+#define IOPFMAP_MAP_READ	(1U << 0)	/* the device may read */
+#define IOPFMAP_MAP_WRITE	(1U << 1)	/* the device may write */
+#define IOPFMAP_MAP_PIN		(1U << 2)	/* pin and map everything now */
+#define IOPFMAP_MAP_FORWARD	(1U << 3)	/* faults go to userspace */
+
+/* The largest prefetch window: one 2 MiB block of 4 KiB pages. */
+#define IOPFMAP_PREFETCH_MAX	512
+
+/**
+ * struct iopfmap_map - ioctl(IOPFMAP_MAP)
+ * @size: sizeof(struct iopfmap_map)
+ * @flags: IOPFMAP_MAP_READ and/or IOPFMAP_MAP_WRITE (at least one),
+ *         optionally IOPFMAP_MAP_PIN or IOPFMAP_MAP_FORWARD (not both)
+ * @iova: first IOVA of the range, page aligned
+ * @vaddr: the calling process's address that @iova translates to, page
+ *         aligned
+ * @length: bytes, page aligned, not 0
+ * @prefetch_pages: 0 or 1: a fault maps the faulting page only; otherwise
+ *                  a power of two up to IOPFMAP_PREFETCH_MAX: a fault maps
+ *                  the naturally aligned window of that many pages around
+ *                  it (clipped to the range), faulting the CPU pages in
+ * @__reserved: must be 0
+ *
+ * Creates a range (see "Ranges"). With IOPFMAP_MAP_FORWARD the kernel
+ * does not resolve the range's faults itself: they are for a userspace
+ * fault handler (a later ABI addition); until one is attached they are
+ * answered INVALID.
+ *
+ * Errors:
+ *  - ENODEV: the context has no IO page table yet (IOPFMAP_SIM_CREATE).
+ *  - EINVAL: no permission, PIN with FORWARD, an address or the length
+ *    not page aligned, zero length, the IOVA or VA span wraps around, or
+ *    @prefetch_pages is not 0 or a power of two up to the maximum.
+ *  - ERANGE: the IOVA span is not inside the IO page table's aperture
+ *    (see iopfmap_info).
+ *  - EEXIST: the IOVA span overlaps an existing range.
+ *  - EFAULT: the VA span is not a user address range; for PIN, a page of
+ *    it is not mapped or lacks the permission.
+ *  - ENOMEM: PIN beyond RLIMIT_MEMLOCK (without CAP_IPC_LOCK), or out of
+ *    memory.
+ */
+struct iopfmap_map {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 vaddr;
+	__aligned_u64 length;
+	__u32 prefetch_pages;
+	__u32 __reserved;
+};
+
+#define IOPFMAP_MAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_MAP)
+
+/* iopfmap_unmap.flags */
+#define IOPFMAP_UNMAP_ALL	(1U << 0)	/* all; iova and length 0 */
+
+/**
+ * struct iopfmap_unmap - ioctl(IOPFMAP_UNMAP)
+ * @size: sizeof(struct iopfmap_unmap)
+ * @flags: 0 or IOPFMAP_UNMAP_ALL
+ * @iova: page aligned start of the span
+ * @length: page aligned length of the span, not 0
+ * @out_unmapped: total length of the ranges removed
+ *
+ * Removes every range that lies inside [@iova, @iova + @length): its pages
+ * leave the IO page table (the device can no longer reach them when the
+ * call returns), PIN ranges are unpinned and uncharged.
+ *
+ * Errors:
+ *  - EINVAL: misaligned, zero length, wraps around, or a range crosses an
+ *    end of the span (ranges are never split); IOPFMAP_UNMAP_ALL with a
+ *    non-zero @iova or @length.
+ *  - ENOENT: no range lies inside the span.
+ */
+struct iopfmap_unmap {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 out_unmapped;
+};
+
+#define IOPFMAP_UNMAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_UNMAP)
+
+/* iopfmap_set_mode.mode */
+#define IOPFMAP_MODE_FAULT	0
+#define IOPFMAP_MODE_PIN	1
+
+/**
+ * struct iopfmap_set_mode - ioctl(IOPFMAP_SET_MODE)
+ * @size: sizeof(struct iopfmap_set_mode)
+ * @flags: must be 0
+ * @iova: the first IOVA of the range
+ * @mode: IOPFMAP_MODE_FAULT or IOPFMAP_MODE_PIN
+ * @__reserved: must be 0
+ *
+ * Switches a range between map-on-fault and pinned. To PIN: the pages are
+ * pinned, charged and mapped as for IOPFMAP_MAP with IOPFMAP_MAP_PIN. To
+ * FAULT: every page leaves the IO page table, is unpinned and uncharged;
+ * later DMA faults pages back in. Asking for the current mode succeeds and
+ * changes nothing.
+ *
+ * Errors:
+ *  - ENOENT: no range starts at @iova.
+ *  - EINVAL: unknown @mode, or PIN on a FORWARD range.
+ *  - ENOMEM, EFAULT: as for IOPFMAP_MAP with IOPFMAP_MAP_PIN; the range
+ *    stays in FAULT mode.
+ */
+struct iopfmap_set_mode {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__u32 mode;
+	__u32 __reserved;
+};
+
+#define IOPFMAP_SET_MODE _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SET_MODE)
+
+/* iopfmap_stats.flags */
+#define IOPFMAP_STATS_RANGE	(1U << 0)	/* the range holding @iova */
+
+/**
+ * struct iopfmap_stats - ioctl(IOPFMAP_GET_STATS)
+ * @size: sizeof(struct iopfmap_stats)
+ * @flags: 0 for the whole context (including ranges since removed), or
+ *         IOPFMAP_STATS_RANGE for one range
+ * @iova: with IOPFMAP_STATS_RANGE, any IOVA inside the range; else 0
+ * @out_faults: page requests that arrived
+ * @out_faults_handled: of those, answered SUCCESS
+ * @out_faults_invalid: of those, answered INVALID (outside every range,
+ *                      no permission, no CPU page)
+ * @out_faults_forwarded: of those, for a userspace fault handler
+ * @out_pages_mapped: base pages entered into the IO page table, faulted,
+ *                    prefetched, in 2 MiB entries or pinned
+ * @out_pages_prefetched: of those, mapped by a prefetch window around
+ *                        another page's fault
+ * @out_huge_mappings: 2 MiB IO page table entries created
+ * @out_invalidations: CPU page table changes that overlapped a range
+ * @out_invalidations_handled: of those, the ones that unmapped something
+ * @out_pages_unmapped: base pages removed from the IO page table
+ * @out_retries: fault resolutions restarted because the CPU page tables
+ *               changed under them
+ * @out_pages_pinned: base pages pinned now
+ *
+ * Counters only grow, except @out_pages_pinned. Errors: ENOENT (no range
+ * holds @iova), EINVAL (non-zero @iova without IOPFMAP_STATS_RANGE).
+ */
+struct iopfmap_stats {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 out_faults;
+	__aligned_u64 out_faults_handled;
+	__aligned_u64 out_faults_invalid;
+	__aligned_u64 out_faults_forwarded;
+	__aligned_u64 out_pages_mapped;
+	__aligned_u64 out_pages_prefetched;
+	__aligned_u64 out_huge_mappings;
+	__aligned_u64 out_invalidations;
+	__aligned_u64 out_invalidations_handled;
+	__aligned_u64 out_pages_unmapped;
+	__aligned_u64 out_retries;
+	__aligned_u64 out_pages_pinned;
+};
+
+#define IOPFMAP_GET_STATS _IO(IOPFMAP_TYPE, IOPFMAP_CMD_GET_STATS)
+
+/* iopfmap_query_mapped.flags */
+#define IOPFMAP_QUERY_IOPT	(1U << 0)	/* walk the IO page table */
+
+/**
+ * struct iopfmap_query_mapped - ioctl(IOPFMAP_QUERY_MAPPED)
+ * @size: sizeof(struct iopfmap_query_mapped)
+ * @flags: 0: report the ranges' iopf_mapped bitmaps; IOPFMAP_QUERY_IOPT:
+ *         report which pages the IO page table translates
+ * @iova: page aligned start of the span
+ * @length: page aligned length of the span, not 0, at most 1 GiB
+ * @bitmap: user pointer to (@length / page size + 63) / 64 __u64 words;
+ *          bit N (bit N % 64 of word N / 64) is page @iova + N * page size
+ * @out_mapped_pages: how many bits were set
+ *
+ * A snapshot: it is exact only while no DMA or CPU page table change runs
+ * concurrently. Without IOPFMAP_QUERY_IOPT, pages outside every range read
+ * as 0. Errors: EINVAL (misaligned, zero, too long, wraps), ERANGE (outside
+ * the aperture), ENODEV (no IO page table).
+ */
+struct iopfmap_query_mapped {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 bitmap;
+	__aligned_u64 out_mapped_pages;
+};
+
+#define IOPFMAP_QUERY_MAPPED _IO(IOPFMAP_TYPE, IOPFMAP_CMD_QUERY_MAPPED)
+
+/**
+ * DOC: Simulated device
+ *
+ * With the module parameter sim=1, a context can get a simulated device:
+ * a DMA engine that translates IOVAs through its own software IO page
+ * table (4 KiB and 2 MiB entries, aperture [0, 1 GiB)) and a small IOTLB.
+ * On a miss it raises a page request into the same fault path a real
+ * IOMMU feeds, waits for the response, retries after SUCCESS and fails
+ * the DMA after INVALID. It exists to test and benchmark iopfmap without
+ * PRI hardware; its commands fail with ENODEV without sim=1.
+ *
+ * In nested mode (IOPFMAP_SIM_NESTED) the engine translates through two
+ * stages: a stage-1 table that userspace fills (IOPFMAP_SIM_S1_MAP, as a
+ * guest's vIOMMU would), whose output addresses are the context's IOVAs,
+ * then the context's IO page table (stage 2). A stage-2 miss is resolved
+ * in the kernel; a stage-1 miss belongs to userspace and ends the DMA with
+ * IOPFMAP_SIM_DMA_S1_FAULT.
+ */
+
+/* iopfmap_sim_create.flags */
+#define IOPFMAP_SIM_NESTED	(1U << 0)
+
+/**
+ * struct iopfmap_sim_create - ioctl(IOPFMAP_SIM_CREATE)
+ * @size: sizeof(struct iopfmap_sim_create)
+ * @flags: 0 or IOPFMAP_SIM_NESTED
+ * @pgsize_bitmap: page sizes the software table may use: 0 for all it
+ *                 supports (4 KiB and 2 MiB), else a subset including
+ *                 4 KiB
+ * @out_pgsize_bitmap: the page sizes it uses
+ * @out_iova_last: last IOVA of its aperture; the first is 0
+ *
+ * Gives the context a simulated device whose table becomes the context's
+ * IO page table. Errors: ENODEV (the module was loaded without sim=1),
+ * EEXIST (the context already has an IO page table), EINVAL (a bad
+ * @pgsize_bitmap).
+ */
+struct iopfmap_sim_create {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 pgsize_bitmap;
+	__aligned_u64 out_pgsize_bitmap;
+	__aligned_u64 out_iova_last;
+};
+
+#define IOPFMAP_SIM_CREATE _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_CREATE)
+
+/* iopfmap_sim_dma.flags */
+#define IOPFMAP_SIM_DMA_WRITE	(1U << 0)	/* buffer -> memory */
+#define IOPFMAP_SIM_DMA_PASID	(1U << 1)	/* tag requests with @pasid */
+
+/* iopfmap_sim_dma.out_status */
+#define IOPFMAP_SIM_DMA_OK		0	/* all @length bytes moved */
+#define IOPFMAP_SIM_DMA_INVALID		1	/* a page request got INVALID */
+#define IOPFMAP_SIM_DMA_S1_FAULT	2	/* nested: no stage-1 entry */
+#define IOPFMAP_SIM_DMA_NO_PROGRESS	3	/* missed again after SUCCESS,
+						 * too many times
+						 */
+
+/**
+ * struct iopfmap_sim_dma - ioctl(IOPFMAP_SIM_DMA)
+ * @size: sizeof(struct iopfmap_sim_dma)
+ * @flags: IOPFMAP_SIM_DMA_WRITE for a device write into memory (from
+ *         @buffer), else a device read from memory (into @buffer);
+ *         IOPFMAP_SIM_DMA_PASID to tag it with @pasid
+ * @iova: first device address (any byte alignment)
+ * @length: bytes to move, not 0, at most 64 MiB
+ * @buffer: the caller's buffer of @length bytes
+ * @pasid: the PASID, with IOPFMAP_SIM_DMA_PASID (20 bits)
+ * @out_status: IOPFMAP_SIM_DMA_*; the ioctl itself succeeds whatever the
+ *              device's outcome
+ * @out_done: bytes moved before the DMA stopped
+ * @out_fault_iova: with a status other than OK, the address it stopped at
+ * @out_faults: page requests this DMA raised
+ * @out_iotlb_misses: translations that missed the simulated IOTLB
+ *
+ * Runs the simulated DMA engine in the caller's thread. A page request it
+ * raises is resolved before the engine goes on, as a device waits for
+ * its page response. Errors: ENODEV (no simulated device), EINVAL (zero
+ * or too long @length, a PASID of more than 20 bits), EFAULT (@buffer),
+ * EINTR (a fatal signal arrived; @out_done says how far it got).
+ */
+struct iopfmap_sim_dma {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 buffer;
+	__u32 pasid;
+	__u32 out_status;
+	__aligned_u64 out_done;
+	__aligned_u64 out_fault_iova;
+	__u32 out_faults;
+	__u32 out_iotlb_misses;
+};
+
+#define IOPFMAP_SIM_DMA _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_DMA)
+
+/* iopfmap_sim_page_request.flags: the page request's PCIe fields */
+#define IOPFMAP_PRQ_READ	(1U << 0)
+#define IOPFMAP_PRQ_WRITE	(1U << 1)
+#define IOPFMAP_PRQ_PASID	(1U << 2)	/* @pasid is valid */
+#define IOPFMAP_PRQ_LAST	(1U << 3)	/* last request of the group */
+
+/* Page response codes, as PCIe PRI defines them */
+#define IOPFMAP_PAGE_RESP_SUCCESS	0
+#define IOPFMAP_PAGE_RESP_INVALID	1
+#define IOPFMAP_PAGE_RESP_FAILURE	0xf
+/* Not a response: the group's last request has not arrived yet. */
+#define IOPFMAP_PAGE_RESP_PENDING	0xffffffffU
+
+/* Requests of a group the simulated device holds before its last one. */
+#define IOPFMAP_PRQ_GROUP_MAX	32
+
+/**
+ * struct iopfmap_sim_page_request - ioctl(IOPFMAP_SIM_PAGE_REQUEST)
+ * @size: sizeof(struct iopfmap_sim_page_request)
+ * @flags: IOPFMAP_PRQ_*: READ and/or WRITE (at least one), PASID, LAST
+ * @iova: the page address (low bits are ignored, as PRI does)
+ * @pasid: with IOPFMAP_PRQ_PASID, the PASID (20 bits)
+ * @grpid: page request group index (9 bits)
+ * @out_response: IOPFMAP_PAGE_RESP_* for the whole group once the
+ *                request with IOPFMAP_PRQ_LAST arrives; PENDING before
+ * @__reserved: must be 0
+ *
+ * Makes the simulated device raise one raw page request, as PRI hardware
+ * does. Requests without LAST wait for their group's last request; the
+ * group is then answered once, SUCCESS only if every page was resolved.
+ * Errors: ENODEV (no simulated device), EINVAL (no permission, @pasid or
+ * @grpid out of range), EBUSY (more than IOPFMAP_PRQ_GROUP_MAX requests
+ * are waiting for their group's last request).
+ */
+struct iopfmap_sim_page_request {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__u32 pasid;
+	__u32 grpid;
+	__u32 out_response;
+	__u32 __reserved;
+};
+
+#define IOPFMAP_SIM_PAGE_REQUEST _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_PAGE_REQUEST)
+
+/**
+ * struct iopfmap_sim_s1_map - ioctl(IOPFMAP_SIM_S1_MAP)
+ * @size: sizeof(struct iopfmap_sim_s1_map)
+ * @flags: IOPFMAP_MAP_READ and/or IOPFMAP_MAP_WRITE (at least one)
+ * @iova: stage-1 input address, page aligned
+ * @ipa: stage-1 output address, a stage-2 IOVA, page aligned
+ * @length: page aligned, not 0
+ *
+ * Fills the nested simulated device's stage-1 table with 4 KiB entries.
+ * Errors: ENODEV (no nested simulated device), EINVAL (alignment, zero,
+ * wrap, no permission), ERANGE (outside the aperture), EEXIST (a page of
+ * the span already has an entry: nothing is changed).
+ */
+struct iopfmap_sim_s1_map {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 ipa;
+	__aligned_u64 length;
+};
+
+#define IOPFMAP_SIM_S1_MAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_S1_MAP)
+
+/**
+ * struct iopfmap_sim_s1_unmap - ioctl(IOPFMAP_SIM_S1_UNMAP)
+ * @size: sizeof(struct iopfmap_sim_s1_unmap)
+ * @flags: must be 0
+ * @iova: stage-1 input address, page aligned
+ * @length: page aligned, not 0
+ * @out_unmapped: bytes of the span that had an entry
+ *
+ * Clears stage-1 entries (and the simulated IOTLB). Errors: as
+ * IOPFMAP_SIM_S1_MAP, except EEXIST.
+ */
+struct iopfmap_sim_s1_unmap {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 out_unmapped;
+};
+
+#define IOPFMAP_SIM_S1_UNMAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_S1_UNMAP)
 
 #endif /* _UAPI_LINUX_IOPFMAP_H */

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault resolution: a page request for an IOVA becomes IO page table
+ * entries for the CPU pages behind it, following the HMM protocol
+ * (Documentation/mm/hmm.rst): snapshot the CPU page tables with
+ * hmm_range_fault() under a notifier sequence, then, under the same lock
+ * the invalidate callback takes, map only if no invalidation ran since.
+ * No page reference is held: the notifier, not a pin, keeps the mapping
+ * honest.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hmm.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "iopfmap_private.h"
+
+/*
+ * How long one fault may keep retrying against a storm of invalidations
+ * before the device is answered INVALID: a device never waits forever.
+ */
+#define IOPFMAP_FAULT_TIMEOUT_MS 2000
+
+/* Page indexes of one fault: what to snapshot, fault in, and may map. */
+struct iopfmap_fault_span {
+	unsigned long fault;		/* the page the device asked for */
+	unsigned long first, last;	/* hmm_range_fault() span */
+	unsigned long win_first, win_last;	/* pages to fault in */
+	unsigned long block_first;	/* huge block, or ULONG_MAX */
+};
+
+static void iopfmap_fault_span(struct iopfmap_range *range,
+			       unsigned long index,
+			       struct iopfmap_fault_span *span)
+{
+	span->fault = index;
+	span->win_first = ALIGN_DOWN(index, range->prefetch);
+	span->win_last = min(span->win_first + range->prefetch,
+			     range->npages) - 1;
+	span->first = span->win_first;
+	span->last = span->win_last;
+	span->block_first = ULONG_MAX;
+
+	/*
+	 * Snapshot the whole huge block too: if the CPU maps it with one
+	 * PMD, the IO page table can map it with one entry.
+	 */
+	if (iopfmap_range_huge_capable(range, index)) {
+		unsigned long iova = range->node.start + (index << PAGE_SHIFT);
+
+		span->block_first = (ALIGN_DOWN(iova, IOPFMAP_HUGE_SIZE) -
+				     range->node.start) >> PAGE_SHIFT;
+		span->first = min(span->first, span->block_first);
+		span->last = max(span->last,
+				 span->block_first + IOPFMAP_HUGE_PAGES - 1);
+	}
+}
+
+/*
+ * Resolves a fault on @range at page @index. Returns 0 when the page is
+ * mapped with the access asked for, -EFAULT when the CPU has no such page
+ * (no VMA, no permission), -EBUSY when invalidations kept racing past the
+ * timeout, or another errno from the IO page table.
+ */
+static int iopfmap_range_fault(struct iopfmap_range *range,
+			       unsigned long index, bool write)
+{
+	unsigned long timeout = jiffies +
+				msecs_to_jiffies(IOPFMAP_FAULT_TIMEOUT_MS);
+	struct mm_struct *mm = range->notifier.mm;
+	unsigned long req = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
+	struct iopfmap_fault_span span;
+	struct hmm_range hrange = {
+		.notifier = &range->notifier,
+		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+	};
+	unsigned long *pfns, i, fault_pfn, map_first, map_last;
+	bool whole_window = true;
+	int ret;
+
+	iopfmap_fault_span(range, index, &span);
+	pfns = kvmalloc_array(span.last - span.first + 1, sizeof(*pfns),
+			      GFP_KERNEL);
+	if (!pfns)
+		return -ENOMEM;
+	if (!mmget_not_zero(mm)) {
+		ret = -EFAULT;		/* the process is gone */
+		goto out_free;
+	}
+	hrange.start = range->uaddr + (span.first << PAGE_SHIFT);
+	hrange.end = range->uaddr + ((span.last + 1) << PAGE_SHIFT);
+	hrange.hmm_pfns = pfns;
+
+	for (;;) {
+		if (time_after(jiffies, timeout)) {
+			ret = -EBUSY;
+			goto out_mmput;
+		}
+		/* Fault in the window (or the page); snapshot the rest. */
+		for (i = span.first; i <= span.last; i++) {
+			bool in = whole_window ?
+				  i >= span.win_first && i <= span.win_last :
+				  i == span.fault;
+
+			pfns[i - span.first] = in ? req : 0;
+		}
+		hrange.notifier_seq = mmu_interval_read_begin(&range->notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(&hrange);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			iopfmap_stat_add(range, IOPFMAP_STAT_RETRIES, 1);
+			continue;
+		}
+		if (ret == -EFAULT && whole_window &&
+		    span.win_first != span.win_last) {
+			/* A prefetch page has no VMA: just the faulting one. */
+			whole_window = false;
+			continue;
+		}
+		if (ret)
+			goto out_mmput;
+
+		mutex_lock(&range->lock);
+		if (mmu_interval_read_retry(&range->notifier,
+					    hrange.notifier_seq)) {
+			mutex_unlock(&range->lock);
+			iopfmap_stat_add(range, IOPFMAP_STAT_RETRIES, 1);
+			continue;
+		}
+		break;
+	}
+
+	/* range->lock is held and the snapshot is current. */
+	if (range->mode != IOPFMAP_MODE_FAULT) {
+		/* Switched to PIN meanwhile: everything is mapped. */
+		ret = 0;
+		goto out_unlock;
+	}
+	fault_pfn = pfns[span.fault - span.first];
+	map_first = whole_window ? span.win_first : span.fault;
+	map_last = whole_window ? span.win_last : span.fault;
+	if (span.block_first != ULONG_MAX &&
+	    hmm_pfn_to_map_order(fault_pfn) >= ilog2(IOPFMAP_HUGE_PAGES)) {
+		map_first = span.block_first;
+		map_last = span.block_first + IOPFMAP_HUGE_PAGES - 1;
+	}
+	ret = iopfmap_range_map_pfns(range, map_first,
+				     map_last - map_first + 1,
+				     pfns + (map_first - span.first),
+				     span.fault);
+	if (!ret && (!test_bit(span.fault, range->iopf_mapped) ||
+		     (write && !test_bit(span.fault, range->iopf_writable))))
+		ret = -EFAULT;
+out_unlock:
+	mutex_unlock(&range->lock);
+out_mmput:
+	mmput(mm);
+out_free:
+	kvfree(pfns);
+	return ret;
+}
+
+/*
+ * Answers one page request. Faults on different ranges share nothing
+ * but ranges_rwsem, taken for read.
+ */
+u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
+			 const struct iopfmap_fault *fault)
+{
+	bool write = fault->flags & IOPFMAP_FAULT_WRITE;
+	struct interval_tree_node *node;
+	struct iopfmap_range *range;
+	u32 resp = IOPFMAP_PAGE_RESP_INVALID;
+	enum iopfmap_stat outcome;
+	int ret;
+
+	down_read(&ctx->ranges_rwsem);
+	node = interval_tree_iter_first(&ctx->ranges, fault->iova, fault->iova);
+	if (!node) {
+		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS, 1);
+		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS_INVALID, 1);
+		goto out_unlock;
+	}
+	range = container_of(node, struct iopfmap_range, node);
+	iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS, 1);
+
+	outcome = IOPFMAP_STAT_FAULTS_INVALID;
+	if ((write && !(range->flags & IOPFMAP_MAP_WRITE)) ||
+	    ((fault->flags & IOPFMAP_FAULT_READ) &&
+	     !(range->flags & IOPFMAP_MAP_READ)))
+		goto out_count;
+	if (range->flags & IOPFMAP_MAP_FORWARD) {
+		/* No userspace fault handler exists yet: nobody can answer. */
+		outcome = IOPFMAP_STAT_FAULTS_FORWARDED;
+		goto out_count;
+	}
+
+	ret = iopfmap_range_fault(range, (fault->iova - node->start) >>
+				  PAGE_SHIFT, write);
+	if (!ret) {
+		resp = IOPFMAP_PAGE_RESP_SUCCESS;
+		outcome = IOPFMAP_STAT_FAULTS_HANDLED;
+	}
+out_count:
+	iopfmap_stat_add(range, outcome, 1);
+out_unlock:
+	up_read(&ctx->ranges_rwsem);
+	return resp;
+}
