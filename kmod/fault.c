@@ -36,10 +36,16 @@ static void iopfmap_fault_span(struct iopfmap_range *range,
 			       unsigned long index,
 			       struct iopfmap_fault_span *span)
 {
+	unsigned long iova = range->node.start + (index << PAGE_SHIFT);
+	unsigned long win = ALIGN_DOWN(iova, range->prefetch << PAGE_SHIFT);
+
+	/* The window is aligned in IOVA space, then clipped to the range. */
 	span->fault = index;
-	span->win_first = ALIGN_DOWN(index, range->prefetch);
-	span->win_last = min(span->win_first + range->prefetch,
-			     range->npages) - 1;
+	span->win_first = win < range->node.start ? 0 :
+			  (win - range->node.start) >> PAGE_SHIFT;
+	span->win_last = min((win + (range->prefetch << PAGE_SHIFT) - 1 -
+			      range->node.start) >> PAGE_SHIFT,
+			     range->npages - 1);
 	span->first = span->win_first;
 	span->last = span->win_last;
 	span->block_first = ULONG_MAX;
@@ -49,8 +55,6 @@ static void iopfmap_fault_span(struct iopfmap_range *range,
 	 * PMD, the IO page table can map it with one entry.
 	 */
 	if (iopfmap_range_huge_capable(range, index)) {
-		unsigned long iova = range->node.start + (index << PAGE_SHIFT);
-
 		span->block_first = (ALIGN_DOWN(iova, IOPFMAP_HUGE_SIZE) -
 				     range->node.start) >> PAGE_SHIFT;
 		span->first = min(span->first, span->block_first);

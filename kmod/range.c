@@ -77,14 +77,17 @@ bool iopfmap_range_huge_capable(struct iopfmap_range *range,
  * The device may have written any page it could write: mark them dirty
  * before they leave the IO page table, while the CPU still maps them (an
  * invalidation runs before the CPU lets go of a page). Writeback and
- * reclaim then see the device's data. @first and @last are clipped to the
- * range.
+ * reclaim then see the device's data. Pinned pages are dirtied when they
+ * are unpinned, with the folio lock.
  */
 static void iopfmap_range_dirty(struct iopfmap_range *range,
 				unsigned long first, unsigned long last)
 {
 	struct folio *prev = NULL;
 	unsigned long index = first;
+
+	if (range->pinned)
+		return;
 
 	for_each_set_bit_from(index, range->iopf_writable, last + 1) {
 		unsigned long iova;

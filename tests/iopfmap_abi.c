@@ -131,8 +131,9 @@ TEST_F(iopfmap, get_info_larger_struct)
 	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, big.info.out_abi_version);
 	EXPECT_NE(0ULL, big.info.out_pgsize_bitmap);
 	/* Past the kernel's struct: left untouched, so still zero. */
-	for (i = 0; i < sizeof(big.tail); i++)
+	for (i = 0; i < sizeof(big.tail); i++) {
 		EXPECT_EQ(0, big.tail[i]) TH_LOG("tail byte %zu", i);
+	}
 }
 
 /*
@@ -163,9 +164,10 @@ TEST_F(iopfmap, get_info_output_limited_to_size)
 	EXPECT_EQ(IOPFMAP_FEATURE_MAP, info->out_features & IOPFMAP_FEATURE_MAP);
 	EXPECT_EQ(0ULL, info->out_features & ~(__u64)IOPFMAP_FEATURES_KNOWN);
 	EXPECT_EQ((__u64)page_size(), info->out_pgsize_bitmap);
-	for (i = size; i < page_size(); i++)
+	for (i = size; i < page_size(); i++) {
 		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
 			TH_LOG("byte %zu past size %u was written", i, size);
+	}
 
 	/*
 	 * Between the first version and the whole struct: the kernel reads
@@ -180,9 +182,10 @@ TEST_F(iopfmap, get_info_output_limited_to_size)
 	info->__reserved = 0;
 	test_cmd_get_info(self->fd, info);
 	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info->out_iopt_type);
-	for (i = size; i < page_size(); i++)
+	for (i = size; i < page_size(); i++) {
 		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
 			TH_LOG("byte %zu past size %u was written", i, size);
+	}
 
 	/* The whole struct: all of it written, nothing after it. */
 	size = sizeof(struct iopfmap_info);
@@ -196,9 +199,10 @@ TEST_F(iopfmap, get_info_output_limited_to_size)
 	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info->out_iopt_type);
 	EXPECT_EQ(0ULL, info->out_iova_start);
 	EXPECT_EQ(0ULL, info->out_iova_last);
-	for (i = size; i < page_size(); i++)
+	for (i = size; i < page_size(); i++) {
 		ASSERT_EQ(0xA5, (unsigned char)self->buf[i])
 			TH_LOG("byte %zu past size %u was written", i, size);
+	}
 
 	/* Shorter than the first version of the struct. */
 	size = offsetof(struct iopfmap_info, out_features);

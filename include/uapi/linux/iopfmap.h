@@ -171,8 +171,9 @@ struct iopfmap_info {
  * @length: bytes, page aligned, not 0
  * @prefetch_pages: 0 or 1: a fault maps the faulting page only; otherwise
  *                  a power of two up to IOPFMAP_PREFETCH_MAX: a fault maps
- *                  the naturally aligned window of that many pages around
- *                  it (clipped to the range), faulting the CPU pages in
+ *                  the window of that many pages around it, aligned in
+ *                  IOVA space to its own size and clipped to the range,
+ *                  faulting the CPU pages in
  * @__reserved: must be 0
  *
  * Creates a range (see "Ranges"). With IOPFMAP_MAP_FORWARD the kernel
@@ -224,7 +225,8 @@ struct iopfmap_map {
  *  - EINVAL: misaligned, zero length, wraps around, or a range crosses an
  *    end of the span (ranges are never split); IOPFMAP_UNMAP_ALL with a
  *    non-zero @iova or @length.
- *  - ENOENT: no range lies inside the span.
+ *  - ENOENT: no range lies inside the span (with IOPFMAP_UNMAP_ALL: the
+ *    context has no range).
  */
 struct iopfmap_unmap {
 	__u32 size;
@@ -428,8 +430,10 @@ struct iopfmap_sim_create {
  * Runs the simulated DMA engine in the caller's thread. A page request it
  * raises is resolved before the engine goes on, as a device waits for
  * its page response. Errors: ENODEV (no simulated device), EINVAL (zero
- * or too long @length, a PASID of more than 20 bits), EFAULT (@buffer),
- * EINTR (a fatal signal arrived; @out_done says how far it got).
+ * or too long @length, wraps around, a PASID of more than 20 bits, or a
+ * non-zero @pasid without IOPFMAP_SIM_DMA_PASID), EFAULT (@buffer; the
+ * device may already have moved part of the data), EINTR (a fatal signal
+ * arrived).
  */
 struct iopfmap_sim_dma {
 	__u32 size;
@@ -478,8 +482,9 @@ struct iopfmap_sim_dma {
  * does. Requests without LAST wait for their group's last request; the
  * group is then answered once, SUCCESS only if every page was resolved.
  * Errors: ENODEV (no simulated device), EINVAL (no permission, @pasid or
- * @grpid out of range), EBUSY (more than IOPFMAP_PRQ_GROUP_MAX requests
- * are waiting for their group's last request).
+ * @grpid out of range, a non-zero @pasid without IOPFMAP_PRQ_PASID),
+ * EBUSY (more than IOPFMAP_PRQ_GROUP_MAX requests are waiting for their
+ * group's last request).
  */
 struct iopfmap_sim_page_request {
 	__u32 size;
