@@ -25,7 +25,7 @@ DKMS_SRC := /usr/src/iopfmap-$(VERSION)
 
 export BUILD VERSION
 
-.PHONY: all module modules userspace tests tools iopfd deps check demo \
+.PHONY: all module modules userspace tests tools iopfd deps check demo bench \
 	sparse checkpatch vm-payload install uninstall dkms-install \
 	dkms-uninstall clean help
 
@@ -35,6 +35,7 @@ help:
 	@echo 'make [all]        module for KDIR/KVER ($(KVER)), iopfd, tools, tests'
 	@echo 'make check        the test command: every kernel of the matrix'
 	@echo 'make demo         boot a guest and show what the module reports'
+	@echo 'make bench        benchmarks in a guest per kernel: ratios to in-run references'
 	@echo 'make deps         install what the above need (root, Debian 12)'
 	@echo 'make modules      the module for every kernel in KERNELS ($(KERNELS))'
 	@echo 'make sparse       sparse over kmod/ for every kernel in KERNELS'
@@ -66,6 +67,7 @@ tests:
 
 tools:
 	@$(MAKE) -s -C tools/iopfctl
+	@$(MAKE) -s -C tools/bench
 
 iopfd:
 	@$(MAKE) -s -C iopfd
@@ -81,6 +83,9 @@ check:
 
 demo:
 	@tools/demo.sh
+
+bench:
+	@tools/bench.sh
 
 install: module userspace
 	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KVER)/kmod INSTALL_MOD_DIR=extra modules_install
