@@ -93,12 +93,14 @@ install: module userspace
 	install -D -m 0644 include/uapi/linux/iopfmap.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h
 	install -D -m 0755 $(BUILD)/bin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfctl
 	install -D -m 0755 $(BUILD)/bin/iopfd $(DESTDIR)$(PREFIX)/sbin/iopfd
+	install -D -m 0644 docs/man/iopfmap.4 $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4
 
 uninstall:
 	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko*
 	depmod -a $(KVER) || true
 	rm -f $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h \
-	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd
+	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd \
+	      $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4
 
 # DKMS rebuilds the module for every kernel the system installs later.
 dkms-install:
