@@ -105,6 +105,17 @@ static void iopfmap_range_dirty(struct iopfmap_range *range,
 	}
 }
 
+/* Set bits in [first, last]: a chunk, at most a huge block, in practice. */
+static unsigned long iopfmap_bits_in(const unsigned long *bits,
+				     unsigned long first, unsigned long last)
+{
+	unsigned long bit = first, n = 0;
+
+	for_each_set_bit_from(bit, bits, last + 1)
+		n++;
+	return n;
+}
+
 /*
  * Unmaps every mapped page of [first, last] (page indexes) and gathers the
  * IOTLB flush in @gather; the caller syncs. Returns the pages unmapped.
@@ -151,8 +162,7 @@ static unsigned long iopfmap_range_unmap(struct iopfmap_range *range,
 			PAGE_SHIFT;
 		end = (min(iova + done - 1, range->node.last) -
 		       range->node.start) >> PAGE_SHIFT;
-		cleared = bitmap_weight(range->iopf_mapped, end + 1) -
-			  bitmap_weight(range->iopf_mapped, start);
+		cleared = iopfmap_bits_in(range->iopf_mapped, start, end);
 		bitmap_clear(range->iopf_mapped, start, end - start + 1);
 		bitmap_clear(range->iopf_writable, start, end - start + 1);
 		if (done >= IOPFMAP_HUGE_SIZE)
