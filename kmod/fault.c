@@ -94,6 +94,9 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 		ret = -EFAULT;		/* the process is gone */
 		goto out_free;
 	}
+	ret = iopfmap_range_prepare(range, span.first, span.last);
+	if (ret)
+		goto out_mmput;
 	hrange.start = range->uaddr + (span.first << PAGE_SHIFT);
 	hrange.end = range->uaddr + ((span.last + 1) << PAGE_SHIFT);
 	hrange.hmm_pfns = pfns;

@@ -100,11 +100,18 @@ struct iopfmap_iopt;
  * contract, so that an iommu_domain implements them directly: map never
  * replaces an entry; unmap returns the bytes it really unmapped, which
  * can exceed @size when @iova falls in a larger entry, and stops at the
- * first hole; the device may use unmapped entries until iotlb_sync(). map
- * and iova_to_phys may sleep only if @gfp allows; unmap and iotlb_sync
- * never sleep (they run in non-blockable invalidations).
+ * first hole; the device may use unmapped entries until iotlb_sync().
+ *
+ * map runs under range->lock, which the invalidate callback takes, and
+ * the callback can run from reclaim: map therefore must not enter direct
+ * reclaim and gets GFP_NOWAIT. prepare (optional) runs before the lock is
+ * taken and may sleep: it allocates whatever a later map of the span
+ * needs. unmap, iotlb_sync and iova_to_phys never sleep (they run in
+ * non-blockable invalidations).
  */
 struct iopfmap_iopt_ops {
+	int (*prepare)(struct iopfmap_iopt *iopt, unsigned long iova,
+		       size_t size, gfp_t gfp);
 	int (*map)(struct iopfmap_iopt *iopt, unsigned long iova,
 		   phys_addr_t paddr, size_t size, int prot, gfp_t gfp);
 	size_t (*unmap)(struct iopfmap_iopt *iopt, unsigned long iova,
@@ -214,6 +221,8 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 			   unsigned long fault_index);
 bool iopfmap_range_huge_capable(struct iopfmap_range *range,
 				unsigned long index);
+int iopfmap_range_prepare(struct iopfmap_range *range, unsigned long first,
+			  unsigned long last);
 int iopfmap_map(struct iopfmap_ucmd *ucmd);
 int iopfmap_unmap(struct iopfmap_ucmd *ucmd);
 int iopfmap_set_mode(struct iopfmap_ucmd *ucmd);

@@ -249,8 +249,10 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 		}
 
 		prot = base_prot | (writable ? IOMMU_WRITE : 0);
+		/* No reclaim under range->lock: see struct iopfmap_iopt_ops. */
 		ret = ops->map(range->iopt, iova, PFN_PHYS(pfn),
-			       n << PAGE_SHIFT, prot, GFP_KERNEL_ACCOUNT);
+			       n << PAGE_SHIFT, prot,
+			       GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 		if (ret)
 			break;
 		bitmap_set(range->iopf_mapped, index, n);
@@ -277,6 +279,22 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 	if (huge)
 		iopfmap_stat_add(range, IOPFMAP_STAT_HUGE_MAPPINGS, huge);
 	return ret;
+}
+
+/*
+ * Lets the IO page table allocate, ahead of range->lock, what mapping
+ * pages [first, last] will need.
+ */
+int iopfmap_range_prepare(struct iopfmap_range *range, unsigned long first,
+			  unsigned long last)
+{
+	const struct iopfmap_iopt_ops *ops = range->iopt->ops;
+
+	if (!ops->prepare)
+		return 0;
+	return ops->prepare(range->iopt, iopfmap_range_iova(range, first),
+			    (last - first + 1) << PAGE_SHIFT,
+			    GFP_KERNEL_ACCOUNT);
 }
 
 /*
@@ -384,14 +402,11 @@ static void iopfmap_range_unpin(struct iopfmap_range *range,
 
 /* Maps every pinned page; called with range->lock held. */
 static int iopfmap_range_map_pinned(struct iopfmap_range *range,
-				    struct page **pages)
+				    struct page **pages, unsigned long *pfns)
 {
-	unsigned long *pfns, i, j, n;
+	unsigned long i, j, n;
 	int ret = 0;
 
-	pfns = kmalloc_array(IOPFMAP_HUGE_PAGES, sizeof(*pfns), GFP_KERNEL);
-	if (!pfns)
-		return -ENOMEM;
 	for (i = 0; i < range->npages && !ret; i += n) {
 		n = min_t(unsigned long, range->npages - i, IOPFMAP_HUGE_PAGES);
 		for (j = 0; j < n; j++)
@@ -399,7 +414,6 @@ static int iopfmap_range_map_pinned(struct iopfmap_range *range,
 				  HMM_PFN_WRITE;
 		ret = iopfmap_range_map_pfns(range, i, n, pfns, ULONG_MAX);
 	}
-	kfree(pfns);
 	return ret;
 }
 
@@ -409,19 +423,32 @@ static int iopfmap_range_map_pinned(struct iopfmap_range *range,
  */
 static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 {
+	unsigned long *pfns = NULL;
 	struct page **pages = NULL;
 	int ret = 0;
 
 	if (mode == IOPFMAP_MODE_PIN) {
-		pages = iopfmap_range_pin(range);
-		if (IS_ERR(pages))
-			return PTR_ERR(pages);
+		/* Everything that allocates happens before range->lock. */
+		pfns = kmalloc_array(IOPFMAP_HUGE_PAGES, sizeof(*pfns),
+				     GFP_KERNEL);
+		if (!pfns)
+			return -ENOMEM;
+		ret = iopfmap_range_prepare(range, 0, range->npages - 1);
+		if (!ret) {
+			pages = iopfmap_range_pin(range);
+			if (IS_ERR(pages))
+				ret = PTR_ERR(pages);
+		}
+		if (ret) {
+			kfree(pfns);
+			return ret;
+		}
 	}
 
 	mutex_lock(&range->lock);
 	iopfmap_range_unmap_sync(range, 0, range->npages - 1);
 	if (mode == IOPFMAP_MODE_PIN) {
-		ret = iopfmap_range_map_pinned(range, pages);
+		ret = iopfmap_range_map_pinned(range, pages, pfns);
 		if (ret) {
 			iopfmap_range_unmap_sync(range, 0, range->npages - 1);
 		} else {
@@ -439,6 +466,7 @@ static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 	/* Out of the IO page table now: the device cannot reach them. */
 	if (pages)
 		iopfmap_range_unpin(range, pages);
+	kfree(pfns);
 	return ret;
 }
 

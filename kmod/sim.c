@@ -203,6 +203,16 @@ static struct iopfmap_sim *iopt_to_sim(struct iopfmap_iopt *iopt)
 	return container_of(iopt, struct iopfmap_sim, iopt);
 }
 
+static int sim_iopt_prepare(struct iopfmap_iopt *iopt, unsigned long iova,
+			    size_t size, gfp_t gfp)
+{
+	struct iopfmap_sim *sim = iopt_to_sim(iopt);
+
+	if (!size || sim_check_span(iova, size))
+		return -EINVAL;
+	return swpt_prepare(sim, &sim->s2, iova, size, gfp);
+}
+
 static int sim_iopt_map(struct iopfmap_iopt *iopt, unsigned long iova,
 			phys_addr_t paddr, size_t size, int prot, gfp_t gfp)
 {
@@ -281,6 +291,7 @@ static phys_addr_t sim_iopt_iova_to_phys(struct iopfmap_iopt *iopt,
 }
 
 static const struct iopfmap_iopt_ops iopfmap_sim_iopt_ops = {
+	.prepare = sim_iopt_prepare,
 	.map = sim_iopt_map,
 	.unmap = sim_iopt_unmap,
 	.iotlb_sync = sim_iopt_iotlb_sync,
