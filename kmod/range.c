@@ -514,14 +514,22 @@ void iopfmap_ctx_destroy_ranges(struct iopfmap_ctx *ctx)
 	}
 }
 
-/* 0, or the errno for an IOVA span outside the IO page table. */
-static int iopfmap_check_aperture(struct iopfmap_iopt *iopt, u64 iova,
-				  u64 length)
+/*
+ * The context's IO page table, if [iova, iova + length) lies in its
+ * aperture; else ERR_PTR(-ENODEV) (no table yet) or ERR_PTR(-ERANGE).
+ */
+static struct iopfmap_iopt *iopfmap_ctx_iopt_for(struct iopfmap_ctx *ctx,
+						 u64 iova, u64 length)
 {
+	/* Pairs with smp_store_release() when the table is set. */
+	struct iopfmap_iopt *iopt = smp_load_acquire(&ctx->iopt);
+
+	if (!iopt)
+		return ERR_PTR(-ENODEV);
 	if (iova < iopt->iova_start || iova > iopt->iova_last ||
 	    length - 1 > iopt->iova_last - iova)
-		return -ERANGE;
-	return 0;
+		return ERR_PTR(-ERANGE);
+	return iopt;
 }
 
 int iopfmap_map(struct iopfmap_ucmd *ucmd)
@@ -546,13 +554,9 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 	    (cmd->prefetch_pages && !is_power_of_2(cmd->prefetch_pages)))
 		return -EINVAL;
 
-	/* Pairs with smp_store_release() when the table is set. */
-	iopt = smp_load_acquire(&ctx->iopt);
-	if (!iopt)
-		return -ENODEV;
-	ret = iopfmap_check_aperture(iopt, cmd->iova, cmd->length);
-	if (ret)
-		return ret;
+	iopt = iopfmap_ctx_iopt_for(ctx, cmd->iova, cmd->length);
+	if (IS_ERR(iopt))
+		return PTR_ERR(iopt);
 	if (!access_ok(u64_to_user_ptr(cmd->vaddr), cmd->length))
 		return -EFAULT;
 
@@ -778,13 +782,9 @@ int iopfmap_query_mapped(struct iopfmap_ucmd *ucmd)
 	    cmd->length > IOPFMAP_QUERY_MAX_LENGTH ||
 	    cmd->iova + cmd->length - 1 < cmd->iova)
 		return -EINVAL;
-	/* Pairs with smp_store_release() when the table is set. */
-	iopt = smp_load_acquire(&ctx->iopt);
-	if (!iopt)
-		return -ENODEV;
-	ret = iopfmap_check_aperture(iopt, cmd->iova, cmd->length);
-	if (ret)
-		return ret;
+	iopt = iopfmap_ctx_iopt_for(ctx, cmd->iova, cmd->length);
+	if (IS_ERR(iopt))
+		return PTR_ERR(iopt);
 
 	npages = cmd->length >> PAGE_SHIFT;
 	bits = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL);

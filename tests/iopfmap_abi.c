@@ -40,12 +40,7 @@ FIXTURE_SETUP(iopfmap)
 {
 	size_t psz = page_size();
 
-	self->fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
-		SKIP(return, "iopfmap module not loaded: " IOPFMAP_DEV " missing");
-	if (self->fd < 0 && (errno == EACCES || errno == EPERM))
-		SKIP(return, IOPFMAP_DEV " is root only: run as root");
-	ASSERT_LE(0, self->fd) TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));
+	OPEN_CONTEXT(&self->fd);
 
 	self->buf = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

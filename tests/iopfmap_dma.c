@@ -7,10 +7,14 @@
  * out again, so that the device always reaches the page the CPU sees, or
  * gets INVALID, never a stale page.
  *
- * One fixture, one variant per kind of memory the guest offers: private
- * anonymous, memfd (shmem) MAP_SHARED, a tmpfs file MAP_SHARED, THP and
- * hugetlb. Each test fills and checks content, and checks the counters of
- * IOPFMAP_GET_STATS; the teardown checks after every test that the
+ * One variant per kind of memory the guest offers: private anonymous,
+ * memfd (shmem) MAP_SHARED, a tmpfs file MAP_SHARED, THP and hugetlb.
+ * Fixture dma has all five and the tests that apply to every kind; the
+ * other fixtures have the same setup and teardown and only the kinds
+ * their tests apply to (see "the fixtures" below), so that a test runs
+ * wherever it applies and a SKIP only ever means the machine lacks
+ * something. Each test fills and checks content, and checks the counters
+ * of IOPFMAP_GET_STATS; the teardown checks after every test that the
  * ranges' iopf_mapped bitmaps equal a walk of the IO page table.
  *
  * Needs the module loaded with sim=1 and root. Some tests need two NUMA
@@ -77,70 +81,85 @@ enum mem_kind {
 
 #define MAX_SPANS 6
 
-FIXTURE(dma)
-{
-	int fd;
-	int memfd;		/* the file of the shared kinds, else -1 */
-	char *buf;		/* 2 MiB aligned, variant->len bytes */
-	size_t len;
-	size_t npages;
-	__u64 iova;		/* the range over buf, READ | WRITE */
-	__u64 iova_last;	/* of the simulated device's aperture */
-	__u64 pgsize_bitmap;	/* of the simulated device's table */
-	/* IOVA spans whose bitmap must match the IO page table at the end */
-	struct {
-		__u64 iova, len;
-	} spans[MAX_SPANS];
-	int nspans;
-	/* further mappings the teardown unmaps */
-	void *extra[2];
-	size_t extra_len[2];
-	/* KSM settings to restore */
-	bool ksm_saved;
+struct dma_span {
+	__u64 iova, len;
+};
+
+/*
+ * What a test of any of the fixtures has as *self*. A fixture's data is a
+ * union of a struct dma_state, for the helpers (&self->state), and an
+ * anonymous struct with the same members, for the test bodies (self->buf):
+ * the same memory, read through a common initial sequence.
+ *
+ * fd, memfd: the device; the file of the shared kinds, else -1
+ * buf, len, npages: 2 MiB aligned, variant->len bytes
+ * iova: the range over buf, READ | WRITE
+ * iova_last, pgsize_bitmap: of the simulated device
+ * spans: IOVA spans whose bitmap must match the IO page table at the end
+ * extra: further mappings the teardown unmaps
+ * ksm_*: KSM settings to restore
+ */
+#define DMA_STATE_MEMBERS						\
+	int fd;								\
+	int memfd;							\
+	char *buf;							\
+	size_t len;							\
+	size_t npages;							\
+	__u64 iova;							\
+	__u64 iova_last;						\
+	__u64 pgsize_bitmap;						\
+	struct dma_span spans[MAX_SPANS];				\
+	int nspans;							\
+	void *extra[2];							\
+	size_t extra_len[2];						\
+	bool ksm_saved;							\
 	long ksm_run, ksm_pages_to_scan, ksm_sleep;
+
+struct dma_state {
+	DMA_STATE_MEMBERS
 };
 
-FIXTURE_VARIANT(dma)
-{
-	enum mem_kind kind;
-	bool shared;	/* MAP_SHARED file: no COW, DONTNEED keeps content */
-	bool huge;	/* backed by 2 MiB pages */
-	size_t len;	/* buffer length */
+#define DMA_FIXTURE_DATA						\
+	union {								\
+		struct dma_state state;					\
+		struct {						\
+			DMA_STATE_MEMBERS				\
+		};							\
+	}
+
+/*
+ * What a test has as *variant*, the same way (&variant->desc for the
+ * helpers): the kind of memory; shared: a MAP_SHARED file, no COW, and
+ * DONTNEED keeps the content; huge: backed by 2 MiB pages; len: of the
+ * buffer.
+ */
+#define MEM_DESC_MEMBERS						\
+	enum mem_kind kind;						\
+	bool shared;							\
+	bool huge;							\
+	size_t len;
+
+struct mem_desc {
+	MEM_DESC_MEMBERS
 };
 
-FIXTURE_VARIANT_ADD(dma, anon)
-{
-	.kind = KIND_ANON,
-	.len = 128 << 10,
-};
+#define MEM_DESC_VARIANT						\
+	union {								\
+		struct mem_desc desc;					\
+		struct {						\
+			MEM_DESC_MEMBERS				\
+		};							\
+	}
 
-FIXTURE_VARIANT_ADD(dma, memfd)
-{
-	.kind = KIND_MEMFD,
-	.shared = true,
-	.len = 128 << 10,
-};
-
-FIXTURE_VARIANT_ADD(dma, tmpfs)
-{
-	.kind = KIND_TMPFS,
-	.shared = true,
-	.len = 128 << 10,
-};
-
-FIXTURE_VARIANT_ADD(dma, thp)
-{
-	.kind = KIND_THP,
-	.huge = true,
-	.len = 4 << 20,
-};
-
-FIXTURE_VARIANT_ADD(dma, hugetlb)
-{
-	.kind = KIND_HUGETLB,
-	.huge = true,
-	.len = 4 << 20,
-};
+/* The variants: FIXTURE_VARIANT_ADD(f, anon) { .desc = MEM_ANON }. */
+#define MEM_ANON	{ .kind = KIND_ANON, .len = 128 << 10, }
+#define MEM_MEMFD	{ .kind = KIND_MEMFD, .shared = true,		\
+			  .len = 128 << 10, }
+#define MEM_TMPFS	{ .kind = KIND_TMPFS, .shared = true,		\
+			  .len = 128 << 10, }
+#define MEM_THP		{ .kind = KIND_THP, .huge = true, .len = 4 << 20, }
+#define MEM_HUGETLB	{ .kind = KIND_HUGETLB, .huge = true,		\
+			  .len = 4 << 20, }
 
 /* ---- helpers: memory ---------------------------------------------------- */
 
@@ -170,8 +189,8 @@ static char *reserve_aligned(size_t len)
  * Maps @len bytes of the variant's kind at @at (MAP_FIXED), at file offset
  * @off for the shared kinds: 0 or -errno.
  */
-static int map_kind(FIXTURE_DATA(dma) *self,
-		    const FIXTURE_VARIANT(dma) *variant, char *at, size_t len,
+static int map_kind(const struct dma_state *self,
+		    const struct mem_desc *variant, char *at, size_t len,
 		    off_t off)
 {
 	int prot = PROT_READ | PROT_WRITE;
@@ -468,17 +487,6 @@ static void prime_iotlb(struct __test_metadata *_metadata, int fd,
 	dma_ok(_metadata, fd, flags, iova, tmp, len);
 }
 
-static struct iopfmap_stats get_stats(struct __test_metadata *_metadata,
-				      int fd, __u64 iova)
-{
-	struct iopfmap_stats st;
-	int ret = _test_stats(fd, iova, &st);
-
-	ASSERT_EQ(0, ret) TH_LOG("GET_STATS %#llx: %s",
-				 (unsigned long long)iova, strerror(-ret));
-	return st;
-}
-
 /*
  * Pages of [iova, iova + len) that the ranges' bitmaps hold; checks that
  * the IO page table holds the same ones.
@@ -515,7 +523,7 @@ static void expect_invalidated(struct __test_metadata *_metadata,
 		       (unsigned long long)min_pages);
 }
 
-static void add_span(FIXTURE_DATA(dma) *self, __u64 iova, __u64 len)
+static void add_span(struct dma_state *self, __u64 iova, __u64 len)
 {
 	if (self->nspans < MAX_SPANS) {
 		self->spans[self->nspans].iova = iova;
@@ -526,7 +534,7 @@ static void add_span(FIXTURE_DATA(dma) *self, __u64 iova, __u64 len)
 
 /* MAP of a further range, remembered for the teardown's check. */
 static void map_range(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(dma) *self, __u64 iova, void *va,
+		      struct dma_state *self, __u64 iova, void *va,
 		      size_t len, __u32 prefetch)
 {
 	int ret = _test_map(self->fd, iova, va, len, RW, prefetch);
@@ -539,7 +547,7 @@ static void map_range(struct __test_metadata *_metadata,
 
 /* The buffer's content from the device: one DMA read that must be OK. */
 static struct iopfmap_sim_dma read_all(struct __test_metadata *_metadata,
-				       FIXTURE_DATA(dma) *self, void *out)
+				       struct dma_state *self, void *out)
 {
 	return dma_ok(_metadata, self->fd, DMA_READ, self->iova, out,
 		      self->len);
@@ -553,7 +561,7 @@ static struct iopfmap_sim_dma read_all(struct __test_metadata *_metadata,
  * folio is isolated by then). Returns the node, or -1 after a SKIP.
  */
 static int migrate(struct __test_metadata *_metadata,
-		   const FIXTURE_VARIANT(dma) *variant, char *p, size_t len)
+		   const struct mem_desc *variant, char *p, size_t len)
 {
 	size_t step = variant->huge ? SZ_2M : psz;
 	size_t i, n = len / step, nall = len / psz;
@@ -613,9 +621,16 @@ static int migrate(struct __test_metadata *_metadata,
 	return target;
 }
 
-/* ---- the fixture -------------------------------------------------------- */
+/* ---- the fixtures ------------------------------------------------------- */
 
-FIXTURE_SETUP(dma)
+/*
+ * The setup of every fixture: the simulated device, the buffer of the
+ * variant's kind and a range over it. SKIPs when the machine cannot give
+ * that kind of memory.
+ */
+static void dma_state_setup(struct __test_metadata *_metadata,
+			    struct dma_state *self,
+			    const struct mem_desc *variant)
 {
 	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
 	struct iopfmap_info info = { .size = sizeof(info) };
@@ -630,12 +645,7 @@ FIXTURE_SETUP(dma)
 	self->npages = variant->len / psz;
 	self->iova = IOVA_MAIN;
 
-	self->fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
-		SKIP(return, "iopfmap module not loaded: " IOPFMAP_DEV " missing");
-	if (self->fd < 0 && (errno == EACCES || errno == EPERM))
-		SKIP(return, IOPFMAP_DEV " is root only: run as root");
-	ASSERT_LE(0, self->fd) TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));
+	OPEN_CONTEXT(&self->fd);
 	ASSERT_EQ(0, _test_cmd_get_info(self->fd, &info));
 	if (!(info.out_features & IOPFMAP_FEATURE_MAP))
 		SKIP(return, "the module has no MAP feature (features %#llx)",
@@ -702,7 +712,8 @@ FIXTURE_SETUP(dma)
 	add_span(self, self->iova, self->len);
 }
 
-FIXTURE_TEARDOWN(dma)
+static void dma_state_teardown(struct __test_metadata *_metadata,
+			       struct dma_state *self)
 {
 	int i;
 
@@ -745,6 +756,132 @@ FIXTURE_TEARDOWN(dma)
 	}
 }
 
+/* Every kind: the tests that apply to all of them. */
+FIXTURE(dma)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma, anon) { .desc = MEM_ANON };
+FIXTURE_VARIANT_ADD(dma, memfd) { .desc = MEM_MEMFD };
+FIXTURE_VARIANT_ADD(dma, tmpfs) { .desc = MEM_TMPFS };
+FIXTURE_VARIANT_ADD(dma, thp) { .desc = MEM_THP };
+FIXTURE_VARIANT_ADD(dma, hugetlb) { .desc = MEM_HUGETLB };
+
+FIXTURE_SETUP(dma)
+{
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+}
+
+FIXTURE_TEARDOWN(dma)
+{
+	dma_state_teardown(_metadata, &self->state);
+}
+
+/*
+ * The private kinds whose pages fork write-protects and a write fault
+ * reuses: base pages and THP (write_upgrade). Not the shared kinds, which
+ * fork does not write-protect, nor hugetlb, which the other two cover.
+ */
+FIXTURE(dma_private)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma_private)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma_private, anon) { .desc = MEM_ANON };
+FIXTURE_VARIANT_ADD(dma_private, thp) { .desc = MEM_THP };
+
+FIXTURE_SETUP(dma_private)
+{
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+}
+
+FIXTURE_TEARDOWN(dma_private)
+{
+	dma_state_teardown(_metadata, &self->state);
+}
+
+/* Private anonymous base pages only: KSM merge and the stress test. */
+FIXTURE(dma_anon)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma_anon)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma_anon, anon) { .desc = MEM_ANON };
+
+FIXTURE_SETUP(dma_anon)
+{
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+}
+
+FIXTURE_TEARDOWN(dma_anon)
+{
+	dma_state_teardown(_metadata, &self->state);
+}
+
+/* PMD-mapped THP only: THP split. */
+FIXTURE(dma_thp)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma_thp)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma_thp, thp) { .desc = MEM_THP };
+
+FIXTURE_SETUP(dma_thp)
+{
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+}
+
+FIXTURE_TEARDOWN(dma_thp)
+{
+	dma_state_teardown(_metadata, &self->state);
+}
+
+/* The kinds backed by 4 KiB pages: prefetch of 4 KiB pages. */
+FIXTURE(dma_small)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma_small)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma_small, anon) { .desc = MEM_ANON };
+FIXTURE_VARIANT_ADD(dma_small, memfd) { .desc = MEM_MEMFD };
+FIXTURE_VARIANT_ADD(dma_small, tmpfs) { .desc = MEM_TMPFS };
+
+FIXTURE_SETUP(dma_small)
+{
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+}
+
+FIXTURE_TEARDOWN(dma_small)
+{
+	dma_state_teardown(_metadata, &self->state);
+}
+
 /* ---- data path ---------------------------------------------------------- */
 
 /* The device writes, the CPU reads what it wrote. */
@@ -757,7 +894,7 @@ TEST_F(dma, dma_write_cpu_read)
 	struct iopfmap_sim_dma d;
 
 	ASSERT_TRUE(a && b && out);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 
 	d = dma_ok(_metadata, self->fd, DMA_WRITE, self->iova, a, self->len);
 	EXPECT_LT(0U, d.out_faults);
@@ -765,13 +902,13 @@ TEST_F(dma, dma_write_cpu_read)
 	EXPECT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(st0.out_faults + d.out_faults, st1.out_faults);
 	EXPECT_EQ(st1.out_faults, st1.out_faults_handled);
 	EXPECT_EQ(0ULL, st1.out_faults_invalid);
 	EXPECT_LE(st0.out_pages_mapped + self->npages, st1.out_pages_mapped);
 	EXPECT_EQ(0ULL, st1.out_pages_pinned);
-	rst = get_stats(_metadata, self->fd, self->iova);
+	rst = iopfmap_get_stats(_metadata, self->fd, self->iova);
 	EXPECT_EQ(st1.out_faults, rst.out_faults);
 	if (!variant->huge)
 		EXPECT_EQ(0ULL, st1.out_huge_mappings);
@@ -783,7 +920,7 @@ TEST_F(dma, dma_write_cpu_read)
 	d = dma_ok(_metadata, self->fd, DMA_READ, self->iova, out, self->len);
 	EXPECT_EQ(0U, d.out_faults);
 	same(_metadata, "DMA read back", out, b, self->len);
-	EXPECT_EQ(st1.out_faults, get_stats(_metadata, self->fd, ~0ULL).out_faults);
+	EXPECT_EQ(st1.out_faults, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 
 	free(a);
 	free(b);
@@ -802,10 +939,10 @@ TEST_F(dma, cpu_write_dma_read)
 	ASSERT_TRUE(a && s && out);
 	memcpy(self->buf, a, self->len);
 
-	d = read_all(_metadata, self, out);
+	d = read_all(_metadata, &self->state, out);
 	EXPECT_LT(0U, d.out_faults);
 	same(_metadata, "DMA read", out, a, self->len);
-	d = read_all(_metadata, self, out);
+	d = read_all(_metadata, &self->state, out);
 	EXPECT_EQ(0U, d.out_faults);
 	same(_metadata, "2nd DMA read", out, a, self->len);
 
@@ -827,7 +964,7 @@ TEST_F(dma, cpu_write_dma_read)
 	     s + off + n - 3, 3);
 
 	/* Unaligned, on pages not mapped yet (a fresh range, same VA). */
-	map_range(_metadata, self, IOVA_ALT, self->buf, self->len, 0);
+	map_range(_metadata, &self->state, IOVA_ALT, self->buf, self->len, 0);
 	memset(out, 0, n);
 	d = dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT + off, out, n);
 	EXPECT_LE(1U, d.out_faults);
@@ -851,19 +988,19 @@ TEST_F_TIMEOUT(dma, fault_range_unpinned, 60)
 
 	ASSERT_TRUE(a && out);
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	EXPECT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
 	EXPECT_EQ(0, status_kb("VmLck"));
 	EXPECT_EQ(0, status_kb("VmPin"));
-	EXPECT_EQ(0ULL, get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 
 	if (!numa_two_nodes())
 		SKIP(goto out, "one NUMA node: migration not tested (tools/vm/run --numa)");
-	if (migrate(_metadata, variant, self->buf, self->len) < 0)
+	if (migrate(_metadata, &variant->desc, self->buf, self->len) < 0)
 		goto out;
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	same(_metadata, "DMA read after migration", out, a, self->len);
 out:
 	free(a);
@@ -890,15 +1027,15 @@ TEST_F(dma, inval_munmap)
 		hole_len = 4 * psz;
 	}
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova + hole_off,
 		    a + hole_off, 2 * psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, munmap(self->buf + hole_off, hole_len));
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, hole_len / psz);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova + hole_off,
 			       hole_len));
@@ -928,11 +1065,12 @@ TEST_F(dma, inval_munmap)
 		same(_metadata, "DMA read after the hole", out,
 		     a + hole_off + hole_len, self->len - hole_off - hole_len);
 	}
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_LE(st0.out_faults_invalid + 3, st1.out_faults_invalid);
 
 	/* A new mapping in the hole: the device sees the new page. */
-	ret = map_kind(self, variant, self->buf + hole_off, hole_len, hole_off);
+	ret = map_kind(&self->state, &variant->desc, self->buf + hole_off,
+		       hole_len, hole_off);
 	ASSERT_EQ(0, ret) TH_LOG("re-mmap of the hole: %s", strerror(-ret));
 	dma_ok(_metadata, self->fd, DMA_READ, self->iova + hole_off, out,
 	       hole_len);
@@ -966,20 +1104,20 @@ TEST_F(dma, inval_dontneed)
 		dn_len = 4 * psz;
 	}
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova + dn_off,
 		    a + dn_off, 2 * psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, madvise(self->buf + dn_off, dn_len, MADV_DONTNEED));
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, dn_len / psz);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova + dn_off,
 			       dn_len));
 
-	d = read_all(_metadata, self, out);
+	d = read_all(_metadata, &self->state, out);
 	EXPECT_LT(0U, d.out_faults);
 	if (variant->shared)
 		same(_metadata, "DMA read after DONTNEED (file page)",
@@ -1011,7 +1149,7 @@ TEST_F(dma, inval_mremap)
 
 	ASSERT_TRUE(a && b && out);
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
@@ -1021,7 +1159,7 @@ TEST_F(dma, inval_mremap)
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova, a, 2 * psz);
 	prime_iotlb(_metadata, self->fd, DMA_WRITE,
 		    self->iova + self->len - psz, a + self->len - psz, psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	moved = mremap(self->buf, self->len, self->len,
 		       MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (moved == MAP_FAILED) {
@@ -1031,7 +1169,7 @@ TEST_F(dma, inval_mremap)
 	}
 	self->buf = moved;
 	ASSERT_EQ(to, moved);
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, self->npages);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova, self->len));
 
@@ -1041,7 +1179,7 @@ TEST_F(dma, inval_mremap)
 		    self->iova + self->len - psz, b, psz,
 		    self->iova + self->len - psz);
 
-	map_range(_metadata, self, IOVA_ALT, moved, self->len, 0);
+	map_range(_metadata, &self->state, IOVA_ALT, moved, self->len, 0);
 	dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT, out, self->len);
 	same(_metadata, "DMA read at the new VA", out, a, self->len);
 	dma_ok(_metadata, self->fd, DMA_WRITE, IOVA_ALT, b, self->len);
@@ -1074,9 +1212,9 @@ TEST_F(dma, inval_mprotect)
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova, a, 2 * psz);
 	prime_iotlb(_metadata, self->fd, DMA_WRITE,
 		    self->iova + self->len / 2, a + self->len / 2, psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, mprotect(self->buf, self->len, PROT_READ));
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, self->npages);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova, self->len));
 
@@ -1087,7 +1225,7 @@ TEST_F(dma, inval_mprotect)
 	same(_metadata, "read-only memory after DMA writes", self->buf, a,
 	     self->len);
 
-	d = read_all(_metadata, self, out);
+	d = read_all(_metadata, &self->state, out);
 	EXPECT_LT(0U, d.out_faults);
 	same(_metadata, "DMA read of read-only memory", out, a, self->len);
 	/* Read-only mapped: a write still fails, and changes nothing. */
@@ -1129,13 +1267,13 @@ TEST_F(dma, inval_fork_cow)
 		SKIP(return, "%ld free hugetlb pages: not enough for the parent's COW copies",
 		     hugetlb_free(-1));
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	same(_metadata, "DMA read before fork", out, a, self->len);
 	child_want = variant->shared ? c : a;
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova, a, 2 * psz);
 
 	ASSERT_EQ(0, pipe(pipefd));
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	fflush(NULL);
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -1151,13 +1289,13 @@ TEST_F(dma, inval_fork_cow)
 
 	/* The parent's CPU write: COW for private kinds. */
 	memcpy(self->buf, b, self->len);
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	if (!variant->shared) {
 		expect_invalidated(_metadata, &st0, &st1, self->npages);
 		EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova,
 				       self->len));
 	}
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	same(_metadata, "DMA read after the parent's write (not the old page)",
 	     out, b, self->len);
 	dma_ok(_metadata, self->fd, DMA_WRITE, self->iova, c, self->len);
@@ -1173,7 +1311,7 @@ TEST_F(dma, inval_fork_cow)
 		       "the content from before fork");
 
 	/* The child's exit changes nothing for the parent's range. */
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	same(_metadata, "DMA read after the child's exit", out, c, self->len);
 
 	free(a);
@@ -1188,7 +1326,7 @@ TEST_F(dma, inval_fork_cow)
  * so the device's write makes the CPU reuse it in place, with no
  * invalidation: iopfmap must replace its read-only entry by itself.
  */
-TEST_F(dma, write_upgrade)
+TEST_F(dma_private, write_upgrade)
 {
 	struct iopfmap_stats st1, st2;
 	struct iopfmap_sim_dma d;
@@ -1196,10 +1334,6 @@ TEST_F(dma, write_upgrade)
 	int status;
 	pid_t pid;
 
-	if (variant->shared)
-		SKIP(return, "fork does not write-protect shared mappings");
-	if (variant->kind == KIND_HUGETLB)
-		SKIP(return, "covered by the base-page and THP kinds");
 	memset(self->buf, 0x11, self->len);
 	fflush(NULL);
 	pid = fork();
@@ -1211,11 +1345,11 @@ TEST_F(dma, write_upgrade)
 	d = dma_ok(_metadata, self->fd, DMA_READ, self->iova, &out, 1);
 	EXPECT_EQ(0x11, out);
 	EXPECT_EQ(1U, d.out_faults);
-	st1 = get_stats(_metadata, self->fd, self->iova);
+	st1 = iopfmap_get_stats(_metadata, self->fd, self->iova);
 
 	d = dma_ok(_metadata, self->fd, DMA_WRITE, self->iova, &byte, 1);
 	EXPECT_EQ(1U, d.out_faults) TH_LOG("a read-only entry must fault on write");
-	st2 = get_stats(_metadata, self->fd, self->iova);
+	st2 = iopfmap_get_stats(_metadata, self->fd, self->iova);
 	EXPECT_EQ(0x5a, self->buf[0]);
 	EXPECT_LT(st1.out_pages_unmapped, st2.out_pages_unmapped)
 		TH_LOG("the read-only entry was not replaced");
@@ -1243,21 +1377,21 @@ TEST_F_TIMEOUT(dma, inval_migrate, 60)
 	if (!numa_two_nodes())
 		SKIP(return, "one NUMA node: nothing to migrate to (tools/vm/run --numa)");
 	memcpy(self->buf, a, self->len);
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova, a, 2 * psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
-	if (migrate(_metadata, variant, self->buf, self->len) < 0)
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
+	if (migrate(_metadata, &variant->desc, self->buf, self->len) < 0)
 		return;
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, self->npages);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova, self->len));
 
 	/* The CPU writes the new pages; the device reads what it wrote. */
 	memcpy(self->buf, b, half);
-	d = read_all(_metadata, self, out);
+	d = read_all(_metadata, &self->state, out);
 	EXPECT_LT(0U, d.out_faults);
 	same(_metadata, "DMA read after migration (CPU-written half)", out, b,
 	     half);
@@ -1274,7 +1408,7 @@ TEST_F_TIMEOUT(dma, inval_migrate, 60)
 }
 
 /* Splitting a PMD-mapped THP drops the 2 MiB IO mapping. */
-TEST_F(dma, inval_thp_split)
+TEST_F(dma_thp, inval_thp_split)
 {
 	char *a = pattern_alloc(self->len, 'T');
 	char *b = pattern_alloc(self->len, 'U');
@@ -1284,23 +1418,21 @@ TEST_F(dma, inval_thp_split)
 	struct iopfmap_sim_dma d;
 
 	ASSERT_TRUE(a && b && out);
-	if (variant->kind != KIND_THP)
-		SKIP(return, "THP split: thp variant only");
 	memcpy(self->buf, a, self->len);
 	ASSERT_LE((long)(self->len >> 10), smaps_kb(self->buf, "AnonHugePages"));
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 	TH_LOG("huge_mappings after the first DMA: %llu",
-	       (unsigned long long)get_stats(_metadata, self->fd, ~0ULL).out_huge_mappings);
+	       (unsigned long long)iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_huge_mappings);
 
 	/* mprotect of one 4 KiB page splits the first PMD. */
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova, a, 2 * psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, mprotect(self->buf + SZ_2M / 2, psz, PROT_READ));
 	ASSERT_EQ(0, mprotect(self->buf + SZ_2M / 2, psz,
 			      PROT_READ | PROT_WRITE));
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, PAGES_2M);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova, SZ_2M));
 	EXPECT_EQ((long)PAGES_2M, mapped_in(_metadata, self->fd,
@@ -1318,9 +1450,9 @@ TEST_F(dma, inval_thp_split)
 	/* MADV_DONTNEED of one 4 KiB page splits the second one. */
 	prime_iotlb(_metadata, self->fd, DMA_WRITE, self->iova + zero_off,
 		    a + zero_off, psz);
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, madvise(self->buf + zero_off, psz, MADV_DONTNEED));
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, PAGES_2M);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova + SZ_2M, SZ_2M));
 	d = dma_ok(_metadata, self->fd, DMA_READ, self->iova + SZ_2M, out,
@@ -1343,7 +1475,7 @@ TEST_F(dma, inval_thp_split)
  * KSM merges two identical pages: the IO mapping goes, and a DMA write
  * to one of them breaks COW instead of writing the shared KSM page.
  */
-TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
+TEST_F_TIMEOUT(dma_anon, inval_ksm_merge, 90)
 {
 	char *a = pattern_alloc(self->len, 'K');
 	char *w = pattern_alloc(psz, 'L');
@@ -1354,8 +1486,6 @@ TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
 	bool merged = false;
 
 	ASSERT_TRUE(a && w && out);
-	if (variant->kind != KIND_ANON)
-		SKIP(return, "KSM merge: anon variant only");
 	if (access(KSM_DIR "run", W_OK))
 		SKIP(return, KSM_DIR " is missing or not writable: no KSM");
 
@@ -1364,7 +1494,7 @@ TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
 	memcpy(self->buf, a, self->len);
 	ASSERT_EQ(0, madvise(self->buf, self->len, MADV_MERGEABLE))
 		TH_LOG("MADV_MERGEABLE: %s", strerror(errno));
-	read_all(_metadata, self, out);
+	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
 	ASSERT_NE(pagemap_pfn(self->buf), pagemap_pfn(self->buf + psz));
@@ -1375,7 +1505,7 @@ TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
 	self->ksm_sleep = read_long(KSM_DIR "sleep_millisecs");
 	ASSERT_LE(0, self->ksm_run);
 	self->ksm_saved = true;
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	ASSERT_EQ(0, write_long(KSM_DIR "pages_to_scan", 1000));
 	ASSERT_EQ(0, write_long(KSM_DIR "sleep_millisecs", 0));
 	ASSERT_EQ(0, write_long(KSM_DIR "run", 1));
@@ -1396,7 +1526,7 @@ TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
 	       (long)(t.tv_sec - t0.tv_sec), (unsigned long long)pfn0,
 	       read_long(KSM_DIR "pages_shared"));
 
-	st1 = get_stats(_metadata, self->fd, ~0ULL);
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	expect_invalidated(_metadata, &st0, &st1, 2);
 	EXPECT_EQ(0, mapped_in(_metadata, self->fd, self->iova, 2 * psz));
 
@@ -1418,7 +1548,7 @@ TEST_F_TIMEOUT(dma, inval_ksm_merge, 90)
 
 /* ---- prefetch and huge mappings ----------------------------------------- */
 
-TEST_F(dma, prefetch)
+TEST_F(dma_small, prefetch)
 {
 	char *a = pattern_alloc(self->len, 'F');
 	char *out = malloc(self->len);
@@ -1427,18 +1557,16 @@ TEST_F(dma, prefetch)
 	size_t n = self->npages;
 
 	ASSERT_TRUE(a && out);
-	if (variant->huge)
-		SKIP(return, "prefetch of 4 KiB pages: not on a huge kind");
 	ASSERT_LE(32U, n);
 	memcpy(self->buf, a, self->len);
 
 	/* Window 16: a fault on page 5 maps pages 0..15. */
-	map_range(_metadata, self, IOVA_ALT, self->buf, self->len, 16);
+	map_range(_metadata, &self->state, IOVA_ALT, self->buf, self->len, 16);
 	d = dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT + 5 * psz + 7,
 		   out, 1);
 	EXPECT_EQ(1U, d.out_faults);
 	EXPECT_EQ(a[5 * psz + 7], out[0]);
-	st = get_stats(_metadata, self->fd, IOVA_ALT);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_ALT);
 	EXPECT_EQ(1ULL, st.out_faults);
 	EXPECT_EQ(1ULL, st.out_faults_handled);
 	EXPECT_EQ(16ULL, st.out_pages_mapped);
@@ -1454,16 +1582,16 @@ TEST_F(dma, prefetch)
 	d = dma_ok(_metadata, self->fd, DMA_WRITE, IOVA_ALT + 21 * psz,
 		   a + 21 * psz, 8);
 	EXPECT_EQ(1U, d.out_faults);
-	st = get_stats(_metadata, self->fd, IOVA_ALT);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_ALT);
 	EXPECT_EQ(2ULL, st.out_faults);
 	EXPECT_EQ(30ULL, st.out_pages_prefetched);
 	EXPECT_EQ(32, mapped_in(_metadata, self->fd, IOVA_ALT, 32 * psz));
 
 	/* Prefetch 0: the faulting page only. */
-	map_range(_metadata, self, IOVA_ALT2, self->buf, self->len, 0);
+	map_range(_metadata, &self->state, IOVA_ALT2, self->buf, self->len, 0);
 	d = dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT2 + 5 * psz, out, 1);
 	EXPECT_EQ(1U, d.out_faults);
-	st = get_stats(_metadata, self->fd, IOVA_ALT2);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_ALT2);
 	EXPECT_EQ(1ULL, st.out_faults);
 	EXPECT_EQ(1ULL, st.out_pages_mapped);
 	EXPECT_EQ(0ULL, st.out_pages_prefetched);
@@ -1471,10 +1599,10 @@ TEST_F(dma, prefetch)
 	EXPECT_EQ(1, mapped_in(_metadata, self->fd, IOVA_ALT2 + 5 * psz, psz));
 
 	/* The window is clipped to the range: 8 pages, window 16. */
-	map_range(_metadata, self, IOVA_ALT3, self->buf, 8 * psz, 16);
+	map_range(_metadata, &self->state, IOVA_ALT3, self->buf, 8 * psz, 16);
 	d = dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT3 + 5 * psz, out, 1);
 	EXPECT_EQ(1U, d.out_faults);
-	st = get_stats(_metadata, self->fd, IOVA_ALT3);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_ALT3);
 	EXPECT_EQ(8ULL, st.out_pages_mapped);
 	EXPECT_EQ(7ULL, st.out_pages_prefetched);
 	EXPECT_EQ(8, mapped_in(_metadata, self->fd, IOVA_ALT3, 8 * psz));
@@ -1502,13 +1630,13 @@ TEST_F(dma, huge_mappings)
 	EXPECT_EQ((__u64)(psz | SZ_2M), self->pgsize_bitmap);
 	memcpy(self->buf, a, self->len);
 
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	if (variant->huge) {
 		/* One byte: the whole 2 MiB block. */
 		d = dma_ok(_metadata, self->fd, DMA_READ, self->iova + psz,
 			   out, 1);
 		EXPECT_EQ(1U, d.out_faults);
-		st = get_stats(_metadata, self->fd, self->iova);
+		st = iopfmap_get_stats(_metadata, self->fd, self->iova);
 		EXPECT_LE(1ULL, st.out_huge_mappings);
 		EXPECT_EQ((long)PAGES_2M, mapped_in(_metadata, self->fd,
 						    self->iova, SZ_2M));
@@ -1521,27 +1649,28 @@ TEST_F(dma, huge_mappings)
 		d = dma_ok(_metadata, self->fd, DMA_READ, self->iova, out,
 			   self->len);
 		EXPECT_EQ(1U, d.out_faults);
-		st = get_stats(_metadata, self->fd, self->iova);
+		st = iopfmap_get_stats(_metadata, self->fd, self->iova);
 		EXPECT_LE(2ULL, st.out_huge_mappings);
 		EXPECT_LE(st0.out_pages_mapped + self->npages,
 			  st.out_pages_mapped);
 	} else {
-		read_all(_metadata, self, out);
-		st = get_stats(_metadata, self->fd, ~0ULL);
+		read_all(_metadata, &self->state, out);
+		st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 		EXPECT_EQ(0ULL, st.out_huge_mappings);
 	}
 	same(_metadata, "DMA read", out, a, self->len);
 
 	/* IOVA not congruent to the VA modulo 2 MiB: 4 KiB entries only. */
-	st0 = get_stats(_metadata, self->fd, ~0ULL);
-	map_range(_metadata, self, IOVA_ALT + psz, self->buf, self->len, 0);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
+	map_range(_metadata, &self->state, IOVA_ALT + psz, self->buf, self->len,
+		  0);
 	dma_ok(_metadata, self->fd, DMA_READ, IOVA_ALT + psz, out, self->len);
 	same(_metadata, "DMA read at a non-congruent IOVA", out, a, self->len);
-	st = get_stats(_metadata, self->fd, IOVA_ALT + psz);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_ALT + psz);
 	EXPECT_EQ(0ULL, st.out_huge_mappings);
 	EXPECT_EQ((__u64)self->npages, st.out_pages_mapped);
 	EXPECT_EQ(st0.out_huge_mappings,
-		  get_stats(_metadata, self->fd, ~0ULL).out_huge_mappings);
+		  iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_huge_mappings);
 	EXPECT_EQ((long)self->npages, mapped_in(_metadata, self->fd,
 					       IOVA_ALT + psz, self->len));
 
@@ -1560,7 +1689,7 @@ TEST_F(dma, huge_mappings)
 	if (!ret) {
 		dma_ok(_metadata, fd2, DMA_READ, IOVA_MAIN, out, self->len);
 		same(_metadata, "DMA read, 4 KiB table", out, a, self->len);
-		st = get_stats(_metadata, fd2, ~0ULL);
+		st = iopfmap_get_stats(_metadata, fd2, ~0ULL);
 		EXPECT_EQ(0ULL, st.out_huge_mappings);
 		EXPECT_EQ((__u64)self->npages, st.out_pages_mapped);
 		diff = iopfmap_bitmap_vs_iopt(fd2, IOVA_MAIN, self->len,
@@ -1882,7 +2011,7 @@ static void *stress_range(void *arg)
  * DMA threads against threads that change the CPU page tables and the
  * ranges under them, for a few seconds.
  */
-TEST_F_TIMEOUT(dma, stress, 90)
+TEST_F_TIMEOUT(dma_anon, stress, 90)
 {
 	static const char * const names[] = {
 		"stable area", "munmap/mmap area", "mprotect/DONTNEED area",
@@ -1900,8 +2029,6 @@ TEST_F_TIMEOUT(dma, stress, 90)
 	char *b2;
 	int i;
 
-	if (variant->kind != KIND_ANON)
-		SKIP(return, "stress: anon variant only");
 	ASSERT_LE(3 * alen, self->len);
 
 	b2 = mmap(NULL, alen, PROT_READ | PROT_WRITE,
@@ -1909,7 +2036,7 @@ TEST_F_TIMEOUT(dma, stress, 90)
 	ASSERT_NE(MAP_FAILED, b2);
 	self->extra[0] = b2;
 	self->extra_len[0] = alen;
-	map_range(_metadata, self, IOVA_ALT, b2, alen, 0);
+	map_range(_metadata, &self->state, IOVA_ALT, b2, alen, 0);
 
 	memset(&sh, 0, sizeof(sh));
 	sh.fd = self->fd;
@@ -1958,7 +2085,7 @@ TEST_F_TIMEOUT(dma, stress, 90)
 	EXPECT_EQ(0, sh.fails) TH_LOG("%d failures, the first: %s", sh.fails,
 				      sh.msg);
 
-	st = get_stats(_metadata, self->fd, ~0ULL);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	TH_LOG("faults %llu handled %llu invalid %llu invalidations %llu unmapped %llu retries %llu",
 	       (unsigned long long)st.out_faults,
 	       (unsigned long long)st.out_faults_handled,

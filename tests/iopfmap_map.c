@@ -278,27 +278,6 @@ static int set_mode(int fd, __u64 iova, __u32 mode)
 	return _test_cmd_set_mode(fd, &cmd);
 }
 
-/* Whole-context counters; asserts the command succeeds. */
-static struct iopfmap_stats ctx_stats(struct __test_metadata *_metadata,
-				      int fd)
-{
-	struct iopfmap_stats st;
-
-	ASSERT_EQ(0, _test_stats(fd, ~0ULL, &st));
-	return st;
-}
-
-/* Counters of the range holding @iova; asserts the command succeeds. */
-static struct iopfmap_stats range_stats(struct __test_metadata *_metadata,
-					int fd, __u64 iova)
-{
-	struct iopfmap_stats st;
-	int ret = _test_stats(fd, iova, &st);
-
-	ASSERT_EQ(0, ret) TH_LOG("GET_STATS of the range at %#llx: %s",
-				 (unsigned long long)iova, strerror(-ret));
-	return st;
-}
 
 /* One raw page request: 0 or -errno; *@resp gets out_response. */
 static int prq(int fd, __u32 flags, __u64 iova, __u32 grpid, __u32 *resp)
@@ -383,19 +362,6 @@ static void expect_no_range(struct __test_metadata *_metadata, int fd,
 		       (unsigned long long)iova);
 }
 
-/* Opens a context into *@fdp, or SKIPs the test when there is none. */
-#define OPEN_CONTEXT(fdp)							\
-	do {									\
-		*(fdp) = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);			\
-		if (*(fdp) < 0 && errno == ENOENT)				\
-			SKIP(return, "iopfmap module not loaded: "		\
-			     IOPFMAP_DEV " missing");				\
-		if (*(fdp) < 0 && (errno == EACCES || errno == EPERM))		\
-			SKIP(return, IOPFMAP_DEV " is root only: run as root");	\
-		ASSERT_LE(0, *(fdp))						\
-			TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));	\
-	} while (0)
-
 #define REQUIRE_SIM(fd)								\
 	do {									\
 		if (!iopfmap_sim_available(fd))					\
@@ -467,24 +433,39 @@ static void sim_fixture_setup(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(SIM_IOVA_LAST, sc.out_iova_last);
 }
 
+/*
+ * The sim and nested fixtures: a context with a simulated device created
+ * with @sim_flags, and BUF_PAGES pages of pattern 1.
+ */
+static void sim_buf_setup(struct __test_metadata *_metadata, int *fd,
+			  char **buf, size_t *len, __u32 sim_flags)
+{
+	*fd = -1;
+	*buf = NULL;
+	OPEN_CONTEXT(fd);
+	REQUIRE_SIM(*fd);
+	sim_fixture_setup(_metadata, *fd, sim_flags);
+	*len = BUF_PAGES * psz;
+	*buf = alloc_buf(BUF_PAGES, 1);
+	ASSERT_TRUE(*buf != NULL);
+}
+
+static void sim_buf_teardown(int fd, char *buf, size_t len)
+{
+	if (buf)
+		munmap(buf, len);
+	if (fd >= 0)
+		close(fd);
+}
+
 FIXTURE_SETUP(sim)
 {
-	self->fd = -1;
-	self->buf = NULL;
-	OPEN_CONTEXT(&self->fd);
-	REQUIRE_SIM(self->fd);
-	sim_fixture_setup(_metadata, self->fd, 0);
-	self->len = BUF_PAGES * psz;
-	self->buf = alloc_buf(BUF_PAGES, 1);
-	ASSERT_TRUE(self->buf != NULL);
+	sim_buf_setup(_metadata, &self->fd, &self->buf, &self->len, 0);
 }
 
 FIXTURE_TEARDOWN(sim)
 {
-	if (self->buf)
-		munmap(self->buf, self->len);
-	if (self->fd >= 0)
-		close(self->fd);
+	sim_buf_teardown(self->fd, self->buf, self->len);
 }
 
 FIXTURE(nested)
@@ -496,22 +477,13 @@ FIXTURE(nested)
 
 FIXTURE_SETUP(nested)
 {
-	self->fd = -1;
-	self->buf = NULL;
-	OPEN_CONTEXT(&self->fd);
-	REQUIRE_SIM(self->fd);
-	sim_fixture_setup(_metadata, self->fd, IOPFMAP_SIM_NESTED);
-	self->len = BUF_PAGES * psz;
-	self->buf = alloc_buf(BUF_PAGES, 1);
-	ASSERT_TRUE(self->buf != NULL);
+	sim_buf_setup(_metadata, &self->fd, &self->buf, &self->len,
+		      IOPFMAP_SIM_NESTED);
 }
 
 FIXTURE_TEARDOWN(nested)
 {
-	if (self->buf)
-		munmap(self->buf, self->len);
-	if (self->fd >= 0)
-		close(self->fd);
+	sim_buf_teardown(self->fd, self->buf, self->len);
 }
 
 /*
@@ -722,7 +694,7 @@ TEST_F(sim, map_fault)
 
 	/* Mapped on fault, never pinned or charged. */
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(self->len, unmap_ok(_metadata, self->fd, iova, self->len));
 	EXPECT_EQ(v0, vmlck_kb());
 }
@@ -786,7 +758,7 @@ TEST_F(sim, map_einval)
 	}
 	EXPECT_EQ(v0, vmlck_kb());
 	expect_no_range(_metadata, self->fd, iova, len);
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 
 	/* The span is free: a valid MAP of it works. */
 	map_ok(_metadata, self->fd, iova, self->buf, len, RW, 0);
@@ -851,7 +823,7 @@ TEST_F(sim, map_prefetch_window)
 	EXPECT_EQ(4, query(self->fd, 0, iova, 16 * psz, bits));
 	EXPECT_EQ(0xf0ULL, bits[0]);
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, 16 * psz, NULL));
-	st = range_stats(_metadata, self->fd, iova);
+	st = iopfmap_get_stats(_metadata, self->fd, iova);
 	EXPECT_EQ(1ULL, st.out_faults);
 	EXPECT_EQ(4ULL, st.out_pages_mapped);
 	EXPECT_EQ(3ULL, st.out_pages_prefetched);
@@ -867,7 +839,7 @@ TEST_F(sim, map_prefetch_window)
 	EXPECT_EQ(6, query(self->fd, 0, iova, 8 * psz, bits));
 	EXPECT_EQ(0xfcULL, bits[0]);
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, 16 * psz, NULL));
-	st = range_stats(_metadata, self->fd, iova + 2 * psz);
+	st = iopfmap_get_stats(_metadata, self->fd, iova + 2 * psz);
 	EXPECT_EQ(6ULL, st.out_pages_mapped);
 	EXPECT_EQ(5ULL, st.out_pages_prefetched);
 }
@@ -910,7 +882,7 @@ TEST_F(sim, map_prefetch_window_unaligned_range)
 	EXPECT_EQ(8, query(self->fd, IOPFMAP_QUERY_IOPT, iova, 16 * psz, bits));
 	EXPECT_EQ(0x3fcULL, bits[0]);
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, 16 * psz, NULL));
-	st = range_stats(_metadata, self->fd, iova + 2 * psz);
+	st = iopfmap_get_stats(_metadata, self->fd, iova + 2 * psz);
 	EXPECT_EQ(3ULL, st.out_faults);
 	EXPECT_EQ(8ULL, st.out_pages_mapped);
 	EXPECT_EQ(5ULL, st.out_pages_prefetched);
@@ -928,7 +900,7 @@ TEST_F(sim, map_erange)
 	EXPECT_EQ(-ERANGE, _test_map(self->fd, 0, self->buf, 2 * SZ_1G, RW, 0));
 	EXPECT_EQ(-ERANGE, _test_map(self->fd, SZ_1G - psz, self->buf, 2 * psz,
 				     RW | IOPFMAP_MAP_PIN, 0));
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	expect_no_range(_metadata, self->fd, SZ_1G - psz, psz);
 
 	/* The last and the first page of the aperture. */
@@ -974,7 +946,7 @@ TEST_F(sim, map_eexist)
 					     RW | IOPFMAP_MAP_PIN, 0))
 			TH_LOG("%s, PIN", bad[i].what);
 	}
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	/* Nothing was created next to the range ... */
 	EXPECT_EQ(-ENOENT, _test_unmap(self->fd, b - 2 * psz, 2 * psz));
 	EXPECT_EQ(-ENOENT, _test_unmap(self->fd, b + 8 * psz, 2 * psz));
@@ -1041,7 +1013,7 @@ TEST_F(sim, map_pin_efault)
 				     RW | IOPFMAP_MAP_PIN, 0));
 
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	expect_no_range(_metadata, self->fd, iova, self->len);
 
 	/* Read-only memory can be pinned for device reads. */
@@ -1070,7 +1042,7 @@ TEST_F(sim, map_fault_no_cpu_page)
 	dma_stops(_metadata, self->fd, DMA_READ, IOVA_A + psz, &c, 1,
 		  IOPFMAP_SIM_DMA_INVALID);
 	EXPECT_EQ(0, iopt_mapped(self->fd, IOVA_A, 4 * psz));
-	st = range_stats(_metadata, self->fd, IOVA_A);
+	st = iopfmap_get_stats(_metadata, self->fd, IOVA_A);
 	EXPECT_EQ(1ULL, st.out_faults);
 	EXPECT_EQ(1ULL, st.out_faults_invalid);
 	EXPECT_EQ(0ULL, st.out_faults_handled);
@@ -1095,11 +1067,11 @@ TEST_F(sim, map_pin)
 	EXPECT_EQ(BUF_PAGES, mapped);
 	EXPECT_EQ(BUF_PAGES, iopt_mapped(self->fd, iova, self->len));
 
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ((__u64)BUF_PAGES, st.out_pages_pinned);
 	EXPECT_EQ((__u64)BUF_PAGES, st.out_pages_mapped);
 	EXPECT_EQ(0ULL, st.out_faults);
-	st = range_stats(_metadata, self->fd, iova);
+	st = iopfmap_get_stats(_metadata, self->fd, iova);
 	EXPECT_EQ((__u64)BUF_PAGES, st.out_pages_pinned);
 
 	EXPECT_EQ(0U, dma_ok(_metadata, self->fd, DMA_READ, iova, out, self->len));
@@ -1112,12 +1084,12 @@ TEST_F(sim, map_pin)
 	fill(self->buf, self->len, 14);
 	EXPECT_EQ(0U, dma_ok(_metadata, self->fd, DMA_READ, iova, out, self->len));
 	EXPECT_EQ(-1, pattern_diff(out, self->len, 14, 0));
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 
 	/* UNMAP unpins, uncharges, and the device loses the pages. */
 	EXPECT_EQ(self->len, unmap_ok(_metadata, self->fd, iova, self->len));
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(0, iopt_mapped(self->fd, iova, self->len));
 	ASSERT_EQ(0, _test_sim_dma(self->fd, &d, DMA_READ, iova, out, psz));
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, d.out_status);
@@ -1271,7 +1243,7 @@ TEST_F(sim, map_pin_rlimit)
 		TH_LOG("the child failed at step %d (its message is above)",
 		       WEXITSTATUS(status));
 	/* The child's pins died with it: nothing pinned in the context. */
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 }
 
 /*
@@ -1303,7 +1275,7 @@ TEST_F(sim, unmap_whole_range)
 		  IOPFMAP_SIM_DMA_INVALID);
 	EXPECT_EQ(-1, pattern_diff(self->buf, self->len, 1, 0));
 	EXPECT_EQ(-ENOENT, _test_unmap(self->fd, iova, self->len));
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ((__u64)BUF_PAGES, st.out_pages_unmapped);
 }
 
@@ -1386,7 +1358,7 @@ TEST_F(sim, unmap_cut_range)
 		EXPECT_EQ(12, iopt_mapped(self->fd, b, 12 * psz))
 			TH_LOG("%s", cut[i].what);
 	}
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_unmapped);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_unmapped);
 
 	/* Both ranges still there, still mapped, still the right memory. */
 	memset(out, 0, 12 * psz);
@@ -1478,7 +1450,7 @@ TEST_F(sim, unmap_all)
 			       (unsigned long long)bad[i].length);
 	}
 	EXPECT_EQ(16, iopt_mapped(self->fd, 0, SZ_1G));
-	EXPECT_EQ((__u64)8, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ((__u64)8, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 
 	cmd = (struct iopfmap_unmap){
 		.size = sizeof(cmd), .flags = IOPFMAP_UNMAP_ALL,
@@ -1487,7 +1459,7 @@ TEST_F(sim, unmap_all)
 	EXPECT_EQ(16 * psz, cmd.out_unmapped);
 	EXPECT_EQ(0, iopt_mapped(self->fd, 0, SZ_1G));
 	EXPECT_EQ(0, query(self->fd, 0, 0, SZ_1G, NULL));
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	dma_stops(_metadata, self->fd, DMA_READ, b, out, psz, IOPFMAP_SIM_DMA_INVALID);
 	dma_stops(_metadata, self->fd, DMA_READ, b + SZ_2M, out, psz,
 		  IOPFMAP_SIM_DMA_INVALID);
@@ -1535,7 +1507,7 @@ TEST_F(sim, set_mode_errors)
 
 	/* Nothing was pinned or mapped by any of them. */
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(0, iopt_mapped(self->fd, b, 8 * psz));
 	EXPECT_EQ(0, iopt_mapped(self->fd, f, 4 * psz));
 }
@@ -1561,9 +1533,9 @@ TEST_F(sim, set_mode_pin_and_back)
 
 	ASSERT_EQ(0, set_mode(self->fd, iova, IOPFMAP_MODE_PIN));
 	EXPECT_EQ(v0 + kb(BUF_PAGES), vmlck_kb());
-	st = range_stats(_metadata, self->fd, iova);
+	st = iopfmap_get_stats(_metadata, self->fd, iova);
 	EXPECT_EQ((__u64)BUF_PAGES, st.out_pages_pinned);
-	EXPECT_EQ((__u64)BUF_PAGES, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ((__u64)BUF_PAGES, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, self->len, &mapped));
 	EXPECT_EQ(BUF_PAGES, mapped);
 	EXPECT_EQ(0U, dma_ok(_metadata, self->fd, DMA_READ, iova, out, self->len));
@@ -1573,14 +1545,14 @@ TEST_F(sim, set_mode_pin_and_back)
 	EXPECT_EQ(0, set_mode(self->fd, iova, IOPFMAP_MODE_PIN));
 	EXPECT_EQ(v0 + kb(BUF_PAGES), vmlck_kb());
 	EXPECT_EQ((__u64)BUF_PAGES,
-		  range_stats(_metadata, self->fd, iova).out_pages_pinned);
+		  iopfmap_get_stats(_metadata, self->fd, iova).out_pages_pinned);
 	EXPECT_EQ(BUF_PAGES, iopt_mapped(self->fd, iova, self->len));
 
 	/* Back to FAULT: unpinned, uncharged, nothing mapped. */
 	ASSERT_EQ(0, set_mode(self->fd, iova, IOPFMAP_MODE_FAULT));
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, range_stats(_metadata, self->fd, iova).out_pages_pinned);
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, iova).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(0, iopt_mapped(self->fd, iova, self->len));
 	EXPECT_EQ(0, query(self->fd, 0, iova, self->len, NULL));
 	/* The device faults the pages back in, IOTLB included. */
@@ -1621,7 +1593,7 @@ TEST_F(sim, set_mode_pin_efault)
 	map_ok(_metadata, self->fd, iova, self->buf, self->len, RW, 0);
 	EXPECT_EQ(-EFAULT, set_mode(self->fd, iova, IOPFMAP_MODE_PIN));
 	EXPECT_EQ(v0, vmlck_kb());
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_pages_pinned);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
 	EXPECT_EQ(0, iopt_mapped(self->fd, iova, self->len));
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, self->len, NULL));
 	/* Still FAULT: a DMA faults, and the page without access is refused. */
@@ -1685,14 +1657,14 @@ TEST_F(sim, stats_fault_counts)
 
 	ASSERT_TRUE(out != NULL);
 	memset(&zero, 0, sizeof(zero));
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	zero.size = st.size;
 	EXPECT_EQ(0, memcmp(&zero, &st, sizeof(st)))
 		TH_LOG("a new context has non-zero counters");
 
 	map_ok(_metadata, self->fd, a, self->buf, 12 * psz, RW, 0);
 	map_ok(_metadata, self->fd, b, self->buf + 12 * psz, 4 * psz, RW, 0);
-	st = range_stats(_metadata, self->fd, a);
+	st = iopfmap_get_stats(_metadata, self->fd, a);
 	EXPECT_EQ(0ULL, st.out_faults);
 	EXPECT_EQ(0ULL, st.out_pages_mapped);
 
@@ -1702,7 +1674,7 @@ TEST_F(sim, stats_fault_counts)
 			     3 * psz));
 	EXPECT_EQ(-1, pattern_diff(self->buf + 13 * psz, 3 * psz, 1, 0));
 
-	st = range_stats(_metadata, self->fd, a);
+	st = iopfmap_get_stats(_metadata, self->fd, a);
 	EXPECT_EQ(12ULL, st.out_faults);
 	EXPECT_EQ(12ULL, st.out_faults_handled);
 	EXPECT_EQ(0ULL, st.out_faults_invalid);
@@ -1712,7 +1684,7 @@ TEST_F(sim, stats_fault_counts)
 	EXPECT_EQ(0ULL, st.out_huge_mappings);
 	EXPECT_EQ(0ULL, st.out_pages_unmapped);
 	EXPECT_EQ(0ULL, st.out_pages_pinned);
-	st = range_stats(_metadata, self->fd, b + 3 * psz);
+	st = iopfmap_get_stats(_metadata, self->fd, b + 3 * psz);
 	EXPECT_EQ(3ULL, st.out_faults);
 	EXPECT_EQ(3ULL, st.out_faults_handled);
 	EXPECT_EQ(3ULL, st.out_pages_mapped);
@@ -1720,23 +1692,23 @@ TEST_F(sim, stats_fault_counts)
 	/* A fault outside every range counts for the context only. */
 	dma_stops(_metadata, self->fd, DMA_READ, IOVA_C, out, psz,
 		  IOPFMAP_SIM_DMA_INVALID);
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(16ULL, st.out_faults);
 	EXPECT_EQ(15ULL, st.out_faults_handled);
 	EXPECT_EQ(1ULL, st.out_faults_invalid);
 	EXPECT_EQ(15ULL, st.out_pages_mapped);
-	EXPECT_EQ(12ULL, range_stats(_metadata, self->fd, a).out_faults);
+	EXPECT_EQ(12ULL, iopfmap_get_stats(_metadata, self->fd, a).out_faults);
 
 	/* The context's counters keep what removed ranges did. */
 	EXPECT_EQ(12 * psz, unmap_ok(_metadata, self->fd, a, 12 * psz));
 	EXPECT_EQ(-ENOENT, _test_stats(self->fd, a, &st));
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(16ULL, st.out_faults);
 	EXPECT_EQ(15ULL, st.out_faults_handled);
 	EXPECT_EQ(1ULL, st.out_faults_invalid);
 	EXPECT_EQ(15ULL, st.out_pages_mapped);
 	EXPECT_EQ(12ULL, st.out_pages_unmapped);
-	EXPECT_EQ(3ULL, range_stats(_metadata, self->fd, b).out_faults);
+	EXPECT_EQ(3ULL, iopfmap_get_stats(_metadata, self->fd, b).out_faults);
 }
 
 /*
@@ -1894,7 +1866,7 @@ TEST_F(sim, prq_single)
 	EXPECT_EQ(3, iopt_mapped(self->fd, b - psz, 10 * psz));
 
 	/* Five requests, three resolved; the DMA raised none. */
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(5ULL, st.out_faults);
 	EXPECT_EQ(3ULL, st.out_faults_handled);
 	EXPECT_EQ(2ULL, st.out_faults_invalid);
@@ -1939,7 +1911,7 @@ TEST_F(sim, prq_permissions)
 	dma_ok(_metadata, self->fd, DMA_WRITE, wo + 3 * psz, src, psz);
 	EXPECT_EQ(-1, pattern_diff(self->buf + 11 * psz, psz, 23, 0));
 
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(9ULL, st.out_faults);
 	EXPECT_EQ(4ULL, st.out_faults_handled);
 	EXPECT_EQ(5ULL, st.out_faults_invalid);
@@ -1988,7 +1960,7 @@ TEST_F(sim, prq_einval)
 	EXPECT_EQ(-EOPNOTSUPP, _test_cmd_sim_page_request(self->fd, &r));
 
 	/* Refused requests never arrived. */
-	EXPECT_EQ(0ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 	EXPECT_EQ(0, iopt_mapped(self->fd, b, 4 * psz));
 
 	/* The largest PASID and group index are fine. */
@@ -2002,7 +1974,7 @@ TEST_F(sim, prq_einval)
 	};
 	EXPECT_EQ(0, _test_cmd_sim_page_request(self->fd, &r));
 	EXPECT_NE(RESP_PENDING, r.out_response);
-	EXPECT_EQ(1ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(1ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 }
 
 /* A group is answered once, when its last request arrives. */
@@ -2020,14 +1992,14 @@ TEST_F(sim, prq_group)
 	EXPECT_EQ(3, query(self->fd, IOPFMAP_QUERY_IOPT, b, 8 * psz, bits));
 	EXPECT_EQ(0x7ULL, bits[0]);
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, b, 8 * psz, NULL));
-	EXPECT_EQ(3ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(3ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 
 	/* The group index can be used again once answered. */
 	EXPECT_EQ(RESP_PENDING, prq_ok(_metadata, self->fd, PRQ_RW, b + 4 * psz, 7));
 	EXPECT_EQ(RESP_SUCCESS, prq_ok(_metadata, self->fd, PRQ_RW_LAST,
 				       b + 5 * psz, 7));
 	EXPECT_EQ(5, iopt_mapped(self->fd, b, 8 * psz));
-	EXPECT_EQ(5ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(5ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 }
 
 /* One bad page makes the whole group INVALID; other groups are their own. */
@@ -2056,7 +2028,7 @@ TEST_F(sim, prq_group_invalid)
 	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, b, 8 * psz, NULL));
 
 	/* Every request arrived and was counted. */
-	EXPECT_EQ(9ULL, ctx_stats(_metadata, self->fd).out_faults);
+	EXPECT_EQ(9ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_faults);
 }
 
 /* At most IOPFMAP_PRQ_GROUP_MAX requests wait for their last one. */
@@ -2118,12 +2090,12 @@ TEST_F(sim, forward_range)
 	EXPECT_EQ(0, iopt_mapped(self->fd, f, 4 * psz));
 	EXPECT_EQ(0, query(self->fd, 0, f, 4 * psz, NULL));
 
-	st = range_stats(_metadata, self->fd, f);
+	st = iopfmap_get_stats(_metadata, self->fd, f);
 	EXPECT_EQ(2ULL, st.out_faults);
 	EXPECT_EQ(2ULL, st.out_faults_forwarded);
 	EXPECT_EQ(0ULL, st.out_faults_handled);
 	EXPECT_EQ(0ULL, st.out_pages_mapped);
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(2ULL, st.out_faults_forwarded);
 
 	EXPECT_EQ(-EINVAL, set_mode(self->fd, f, IOPFMAP_MODE_PIN));
@@ -2438,7 +2410,7 @@ TEST_F(nested, s1_fault)
 	EXPECT_EQ(0ULL, dma_stops(_metadata, self->fd, DMA_WRITE, x + 0x123, src, 8,
 				  IOPFMAP_SIM_DMA_S1_FAULT));
 	/* Stage-1 misses are not stage-2 page requests. */
-	st = ctx_stats(_metadata, self->fd);
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
 	EXPECT_EQ(0ULL, st.out_faults_handled);
 	EXPECT_EQ(0ULL, st.out_pages_mapped);
 

@@ -208,6 +208,21 @@ static inline int _test_stats(int fd, __u64 iova, struct iopfmap_stats *st)
 	return _test_cmd_get_stats(fd, st);
 }
 
+/*
+ * Counters of the context (@iova == ~0ULL) or of the range holding @iova;
+ * asserts that the command succeeds.
+ */
+static inline struct iopfmap_stats
+iopfmap_get_stats(struct __test_metadata *_metadata, int fd, __u64 iova)
+{
+	struct iopfmap_stats st;
+	int ret = _test_stats(fd, iova, &st);
+
+	ASSERT_EQ(0, ret) TH_LOG("GET_STATS %#llx: %s",
+				 (unsigned long long)iova, strerror(-ret));
+	return st;
+}
+
 /* The module parameter sim=1 is needed for the simulated device. */
 static inline bool iopfmap_sim_available(int fd)
 {
@@ -269,6 +284,19 @@ static inline bool iopfmap_dev_present(void)
 		if (!iopfmap_dev_present())					\
 			SKIP(statement, "iopfmap module not loaded: "		\
 			     IOPFMAP_DEV " missing");				\
+	} while (0)
+
+/* Opens a context into *@fdp, or SKIPs the test saying why it cannot. */
+#define OPEN_CONTEXT(fdp)							\
+	do {									\
+		*(fdp) = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);			\
+		if (*(fdp) < 0 && errno == ENOENT)				\
+			SKIP(return, "iopfmap module not loaded: "		\
+			     IOPFMAP_DEV " missing");				\
+		if (*(fdp) < 0 && (errno == EACCES || errno == EPERM))		\
+			SKIP(return, IOPFMAP_DEV " is root only: run as root");	\
+		ASSERT_LE(0, *(fdp))						\
+			TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));	\
 	} while (0)
 
 static inline bool iopfmap_module_loaded(void)
