@@ -105,6 +105,17 @@ static void iopfmap_range_dirty(struct iopfmap_range *range,
 	}
 }
 
+/* Page indexes [*first, *last] of the IOVA span, clipped to the range. */
+static void iopfmap_range_clip(struct iopfmap_range *range,
+			       unsigned long iova, unsigned long bytes,
+			       unsigned long *first, unsigned long *last)
+{
+	*first = (max(iova, range->node.start) - range->node.start) >>
+		 PAGE_SHIFT;
+	*last = (min(iova + bytes - 1, range->node.last) -
+		 range->node.start) >> PAGE_SHIFT;
+}
+
 /* Set bits in [first, last]: a chunk, at most a huge block, in practice. */
 static unsigned long iopfmap_bits_in(const unsigned long *bits,
 				     unsigned long first, unsigned long last)
@@ -147,21 +158,15 @@ static unsigned long iopfmap_range_unmap(struct iopfmap_range *range,
 			size = (end - index) << PAGE_SHIFT;
 		}
 
-		start = (max(iova, range->node.start) - range->node.start) >>
-			PAGE_SHIFT;
-		end = (min(iova + size - 1, range->node.last) -
-		       range->node.start) >> PAGE_SHIFT;
+		iopfmap_range_clip(range, iova, size, &start, &end);
 		iopfmap_range_dirty(range, start, end);
 
 		done = ops->unmap(range->iopt, iova, size, gather);
 		if (WARN_ONCE(!done, "iopfmap: %#lx in bitmap, not mapped\n",
 			      iova))
 			done = PAGE_SIZE;
-		/* Clear what really went, clipped to this range. */
-		start = (max(iova, range->node.start) - range->node.start) >>
-			PAGE_SHIFT;
-		end = (min(iova + done - 1, range->node.last) -
-		       range->node.start) >> PAGE_SHIFT;
+		/* Clear what really went, which may be more than asked. */
+		iopfmap_range_clip(range, iova, done, &start, &end);
 		cleared = iopfmap_bits_in(range->iopf_mapped, start, end);
 		bitmap_clear(range->iopf_mapped, start, end - start + 1);
 		bitmap_clear(range->iopf_writable, start, end - start + 1);
