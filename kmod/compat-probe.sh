@@ -37,3 +37,6 @@ probe IOPFMAP_HAVE_GUP_NO_VMAS include/linux/mm.h \
 	'long pin_user_pages_remote\(struct mm_struct \*mm, '\
 'unsigned long start, unsigned long nr_pages, unsigned int gup_flags, '\
 'struct page \*\*pages, int \*locked\);'
+probe IOPFMAP_HAVE_DEVICE_FAULT_HANDLER include/linux/iommu.h \
+	'int iommu_register_device_fault_handler\(struct device \*dev, '\
+'iommu_dev_fault_handler_t handler, void \*data\);'

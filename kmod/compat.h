@@ -18,8 +18,9 @@
 #include "compat_autoconf.h"
 
 /*
- * v6.3 added a gfp_t argument to iommu_map(); before it the IOMMU drivers
- * always allocated page-table pages with GFP_KERNEL.
+ * v6.3 added a gfp_t argument to iommu_map(); before it iommu_map() used
+ * GFP_KERNEL and iommu_map_atomic() GFP_ATOMIC, the only way not to
+ * reclaim.
  */
 static inline int iopfmap_iommu_map(struct iommu_domain *domain,
 				    unsigned long iova, phys_addr_t paddr,
@@ -28,6 +29,8 @@ static inline int iopfmap_iommu_map(struct iommu_domain *domain,
 #ifdef IOPFMAP_HAVE_IOMMU_MAP_GFP
 	return iommu_map(domain, iova, paddr, size, prot, gfp);
 #else
+	if (!gfpflags_allow_blocking(gfp))
+		return iommu_map_atomic(domain, iova, paddr, size, prot);
 	return iommu_map(domain, iova, paddr, size, prot);
 #endif
 }

@@ -200,6 +200,13 @@ u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	    ((fault->flags & IOPFMAP_FAULT_READ) &&
 	     !(range->flags & IOPFMAP_MAP_READ)))
 		goto out_count;
+	/*
+	 * A pinned range is wholly mapped: a device faulting on it is
+	 * confused, and SUCCESS would make it retry for ever. (A fault that
+	 * started before a switch to PIN finds the page mapped: SUCCESS.)
+	 */
+	if (READ_ONCE(range->mode) == IOPFMAP_MODE_PIN)
+		goto out_count;
 	if (range->flags & IOPFMAP_MAP_FORWARD) {
 		/* No userspace fault handler exists yet: nobody can answer. */
 		outcome = IOPFMAP_STAT_FAULTS_FORWARDED;

@@ -14,9 +14,26 @@
  *                release(). ioctls run with the file referenced, so a
  *                context never disappears under a running command.
  *   IO page table (struct iopfmap_iopt) what translates the context's
- *                IOVAs: today the simulated device's software table
- *                (sim.c). Set once per context and destroyed in release()
- *                after every range, so it outlives every user.
+ *                IOVAs: the simulated device's software table (sim.c), or
+ *                the set of IOMMU domains of the attached devices
+ *                (device.c). Set once per context and destroyed in
+ *                release() after every range, so it outlives every user.
+ *   domain       (struct iopfmap_domain) one iommu_domain of the set,
+ *                shared by the devices attached to it. Published in a slot
+ *                of the set after it is filled; when its last device goes
+ *                it leaves the slot, and is freed only after every range
+ *                lock has been taken once (no unmap/sync pair still holds
+ *                it) with faults excluded (ranges_rwsem for write).
+ *   device       (struct iopfmap_device) an attached PCI device: holds the
+ *                device, its IOMMU group (DMA ownership claimed) and a
+ *                reference on its domain. Found by the fault sources
+ *                through the global iopfmap_devices xarray (RCU lookup plus
+ *                a reference: no lock on the fault path). Destruction
+ *                order: out of the xarray and marked dying (no new fault
+ *                is queued), lookups waited for, fault queue flushed (every
+ *                group in flight answered), IOMMU fault handler removed,
+ *                group detached and released, domain reference dropped,
+ *                freed after an RCU grace period.
  *   range        (struct iopfmap_range) an IOVA window backed by one
  *                process's virtual memory. Created by MAP, destroyed by
  *                UNMAP or release(). Its mmu_interval_notifier holds a
@@ -37,7 +54,9 @@
  *   ctx->ranges_rwsem   rw_semaphore; protects ctx->ranges. Faults hold it
  *                       for read while they resolve, so faults run in
  *                       parallel and a range cannot be removed under one.
- *                       Writers also hold ctx->lock.
+ *                       Writers also hold ctx->lock. Adding or removing a
+ *                       domain holds it for write, so no fault maps while
+ *                       a new domain is filled.
  *   mm->mmap_lock       taken for read by hmm_range_fault() and pinning,
  *                       never while holding range->lock.
  *   range->lock         mutex; protects the range's bitmaps, its mode, its
@@ -49,14 +68,28 @@
  *   sim->prq_lock       mutex; the simulated device's pending page requests.
  *                       Taken before ranges_rwsem (a group is resolved
  *                       under it).
+ *   idev->fault_lock    spinlock; a device's dying flag and its partial
+ *                       page request groups. Taken by the fault sources
+ *                       (IOMMU fault handler, software page requests)
+ *                       with no other iopfmap lock held.
  *   sim->lock           spinlock, innermost; the simulated device's tables
  *                       and IOTLB. Its DMA engine translates and copies each
  *                       page under it, so an unmap followed by an IOTLB sync
  *                       guarantees no access to the old page afterwards.
  *
+ * The domain set's slots have no lock: readers (map, unmap, IOTLB sync,
+ * iova_to_phys) run under a range->lock or ranges_rwsem, and a slot
+ * changes only as described under "domain" above.
+ *
+ * A device's faults run on its own workqueue, with no iopfmap lock held
+ * when they start; each takes ranges_rwsem for read like any fault.
+ * Detach flushes that workqueue holding only ctx->lock, which no fault
+ * takes.
+ *
  * No lock is global: two contexts never contend, and faults on different
  * ranges of one context share only ranges_rwsem (for read) and the IO page
- * table's own lock (for the few instructions of an update).
+ * table's own lock (for the few instructions of an update). The global
+ * device xarray is read locklessly.
  */
 #ifndef IOPFMAP_PRIVATE_H
 #define IOPFMAP_PRIVATE_H
@@ -69,10 +102,11 @@
 #include <linux/rwsem.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 #include <uapi/linux/iopfmap.h>
 
 /* The IOPFMAP_FEATURE_* bits this module implements, sim aside. */
-#define IOPFMAP_FEATURES_BASE IOPFMAP_FEATURE_MAP
+#define IOPFMAP_FEATURES_BASE (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE)
 
 extern bool iopfmap_sim_enabled;
 
@@ -96,6 +130,26 @@ enum iopfmap_stat {
 struct iopfmap_iopt;
 
 /*
+ * IOTLB flushes gathered across unmap calls, one per domain slot: each
+ * iommu_domain needs its own gather (its driver may keep freed page-table
+ * pages on it until the flush). The simulated device uses slot 0.
+ */
+struct iopfmap_gather {
+	struct iommu_iotlb_gather iotlb[IOPFMAP_DOMAINS_MAX];
+	struct iommu_domain *domain[IOPFMAP_DOMAINS_MAX];
+};
+
+static inline void iopfmap_gather_init(struct iopfmap_gather *gather)
+{
+	unsigned int i;
+
+	for (i = 0; i < IOPFMAP_DOMAINS_MAX; i++) {
+		iommu_iotlb_gather_init(&gather->iotlb[i]);
+		gather->domain[i] = NULL;
+	}
+}
+
+/*
  * An IO page table implementation. The calls follow the IOMMU API's
  * contract, so that an iommu_domain implements them directly: map never
  * replaces an entry; unmap returns the bytes it really unmapped, which
@@ -115,9 +169,9 @@ struct iopfmap_iopt_ops {
 	int (*map)(struct iopfmap_iopt *iopt, unsigned long iova,
 		   phys_addr_t paddr, size_t size, int prot, gfp_t gfp);
 	size_t (*unmap)(struct iopfmap_iopt *iopt, unsigned long iova,
-			size_t size, struct iommu_iotlb_gather *gather);
+			size_t size, struct iopfmap_gather *gather);
 	void (*iotlb_sync)(struct iopfmap_iopt *iopt,
-			   struct iommu_iotlb_gather *gather);
+			   struct iopfmap_gather *gather);
 	phys_addr_t (*iova_to_phys)(struct iopfmap_iopt *iopt,
 				    unsigned long iova);
 };
@@ -131,6 +185,7 @@ struct iopfmap_iopt {
 };
 
 struct iopfmap_sim;
+struct iopfmap_domains;
 
 struct iopfmap_ctx {
 	struct mutex lock;		/* see "Locks" above */
@@ -139,6 +194,10 @@ struct iopfmap_ctx {
 	/* Set once under lock (smp_store_release), never changed after. */
 	struct iopfmap_iopt *iopt;
 	struct iopfmap_sim *sim;
+	/* Under lock: */
+	struct iopfmap_domains *domains;	/* with devices attached */
+	struct xarray devices;		/* iopfmap_device by id */
+	struct rb_root_cached reserved;	/* the devices' reserved IOVAs */
 	atomic64_t stats[IOPFMAP_STAT_NR];	/* including removed ranges */
 };
 
@@ -209,7 +268,25 @@ struct iopfmap_fault {
 u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 			 const struct iopfmap_fault *fault);
 
+/* device.c */
+void iopfmap_ctx_init_devices(struct iopfmap_ctx *ctx);
+void iopfmap_ctx_destroy_devices(struct iopfmap_ctx *ctx);
+void iopfmap_ctx_free_domains(struct iopfmap_ctx *ctx);
+int iopfmap_device_attach(struct iopfmap_ucmd *ucmd);
+int iopfmap_device_detach(struct iopfmap_ucmd *ucmd);
+int iopfmap_ctx_check_reserved(struct iopfmap_ctx *ctx, unsigned long first,
+			       unsigned long last);
+bool iopfmap_hw_iopf_supported(void);
+
 /* range.c */
+typedef int (*iopfmap_replay_fn)(void *arg, unsigned long iova,
+				 phys_addr_t paddr, size_t size, int prot);
+int iopfmap_ctx_replay(struct iopfmap_ctx *ctx, iopfmap_replay_fn map,
+		       void *arg);
+void iopfmap_ctx_unmap_fault_ranges(struct iopfmap_ctx *ctx);
+void iopfmap_ctx_ranges_barrier(struct iopfmap_ctx *ctx);
+bool iopfmap_ctx_ranges_within(struct iopfmap_ctx *ctx, unsigned long start,
+			       unsigned long last);
 void iopfmap_ctx_init_ranges(struct iopfmap_ctx *ctx);
 void iopfmap_ctx_destroy_ranges(struct iopfmap_ctx *ctx);
 void iopfmap_stat_add(struct iopfmap_range *range, enum iopfmap_stat stat,

@@ -43,7 +43,9 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 
 	cmd->out_abi_version = IOPFMAP_ABI_VERSION;
 	cmd->out_features = IOPFMAP_FEATURES_BASE |
-			    (iopfmap_sim_enabled ? IOPFMAP_FEATURE_SIM : 0);
+			    (iopfmap_sim_enabled ? IOPFMAP_FEATURE_SIM : 0) |
+			    (iopfmap_hw_iopf_supported() ?
+			     IOPFMAP_FEATURE_HW_IOPF : 0);
 	cmd->out_pgsize_bitmap = iopt ? iopt->pgsize_bitmap : PAGE_SIZE;
 	cmd->out_iopt_type = iopt ? iopt->type : IOPFMAP_IOPT_NONE;
 	cmd->out_iova_start = iopt ? iopt->iova_start : 0;
@@ -60,6 +62,7 @@ static int iopfmap_fops_open(struct inode *inode, struct file *filp)
 		return -ENOMEM;
 	mutex_init(&ctx->lock);
 	iopfmap_ctx_init_ranges(ctx);
+	iopfmap_ctx_init_devices(ctx);
 	filp->private_data = ctx;
 	return nonseekable_open(inode, filp);
 }
@@ -68,9 +71,11 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx = filp->private_data;
 
-	/* The ranges use the IO page table: they go first. */
+	/* Devices stop faulting first; the ranges use the IO page table. */
+	iopfmap_ctx_destroy_devices(ctx);
 	iopfmap_ctx_destroy_ranges(ctx);
 	iopfmap_sim_destroy(ctx);
+	iopfmap_ctx_free_domains(ctx);
 	mutex_destroy(&ctx->lock);
 	kfree(ctx);
 	return 0;
@@ -89,6 +94,8 @@ union iopfmap_ucmd_buffer {
 	struct iopfmap_sim_page_request sim_page_request;
 	struct iopfmap_sim_s1_map sim_s1_map;
 	struct iopfmap_sim_s1_unmap sim_s1_unmap;
+	struct iopfmap_device_attach device_attach;
+	struct iopfmap_device_detach device_detach;
 };
 
 struct iopfmap_ioctl_op {
@@ -143,6 +150,12 @@ static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
 			 IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE),
 	IOPFMAP_IOCTL_OP(SIM_S1_UNMAP, iopfmap_sim_s1_unmap,
 			 struct iopfmap_sim_s1_unmap, out_unmapped, 0),
+	IOPFMAP_IOCTL_OP(DEVICE_ATTACH, iopfmap_device_attach,
+			 struct iopfmap_device_attach, out_iova_last,
+			 IOPFMAP_ATTACH_OWN_DOMAIN |
+			 IOPFMAP_ATTACH_REQUIRE_IOPF),
+	IOPFMAP_IOCTL_OP(DEVICE_DETACH, iopfmap_device_detach,
+			 struct iopfmap_device_detach, __reserved, 0),
 };
 
 static long iopfmap_fops_ioctl(struct file *filp, unsigned int cmd,

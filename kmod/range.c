@@ -135,7 +135,7 @@ static unsigned long iopfmap_bits_in(const unsigned long *bits,
 static unsigned long iopfmap_range_unmap(struct iopfmap_range *range,
 					 unsigned long first,
 					 unsigned long last,
-					 struct iommu_iotlb_gather *gather)
+					 struct iopfmap_gather *gather)
 {
 	const struct iopfmap_iopt_ops *ops = range->iopt->ops;
 	unsigned long index, end, total = 0;
@@ -185,10 +185,10 @@ static unsigned long iopfmap_range_unmap_sync(struct iopfmap_range *range,
 					      unsigned long first,
 					      unsigned long last)
 {
-	struct iommu_iotlb_gather gather;
+	struct iopfmap_gather gather;
 	unsigned long n;
 
-	iommu_iotlb_gather_init(&gather);
+	iopfmap_gather_init(&gather);
 	n = iopfmap_range_unmap(range, first, last, &gather);
 	if (n)
 		range->iopt->ops->iotlb_sync(range->iopt, &gather);
@@ -465,7 +465,7 @@ static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 		range->pinned = NULL;
 	}
 	if (!ret)
-		range->mode = mode;
+		WRITE_ONCE(range->mode, mode);
 	mutex_unlock(&range->lock);
 
 	/* Out of the IO page table now: the device cannot reach them. */
@@ -499,6 +499,156 @@ static void iopfmap_range_destroy(struct iopfmap_range *range)
 	if (pages)
 		iopfmap_range_unpin(range, pages);
 	iopfmap_range_free(range);
+}
+
+/* The range after @prev (NULL: the first) in IOVA order, or NULL. */
+static struct iopfmap_range *iopfmap_ctx_next_range(struct iopfmap_ctx *ctx,
+						    struct iopfmap_range *prev)
+{
+	struct interval_tree_node *node;
+
+	node = prev ? interval_tree_iter_next(&prev->node, 0, ULONG_MAX) :
+		      interval_tree_iter_first(&ctx->ranges, 0, ULONG_MAX);
+	return node ? container_of(node, struct iopfmap_range, node) : NULL;
+}
+
+/*
+ * Enters what @range maps into one more IO page table through @map: the
+ * pinned pages of a PIN range, the mapped entries of a FAULT range (read
+ * back from the context's IO page table), with the same permissions and
+ * huge entries. Called with range->lock held.
+ */
+static int iopfmap_range_replay(struct iopfmap_range *range,
+				iopfmap_replay_fn map, void *arg)
+{
+	struct iopfmap_iopt *iopt = range->iopt;
+	unsigned long index = 0;
+	int ret = 0;
+
+	lockdep_assert_held(&range->lock);
+	while (!ret) {
+		int prot = range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0;
+		unsigned long iova, block, n;
+		bool writable;
+		phys_addr_t paddr;
+
+		index = find_next_bit(range->iopf_mapped, range->npages, index);
+		if (index >= range->npages)
+			break;
+		iova = iopfmap_range_iova(range, index);
+		block = iopfmap_range_block(range, index);
+		writable = test_bit(index, range->iopf_writable);
+		prot |= writable ? IOMMU_WRITE : 0;
+
+		if (test_bit(block, range->iopf_huge)) {
+			/* A huge block lies wholly inside its range. */
+			iova = range->huge_base + block * IOPFMAP_HUGE_SIZE;
+			index = (iova - range->node.start) >> PAGE_SHIFT;
+			paddr = range->pinned ?
+				page_to_phys(range->pinned[index]) :
+				iopt->ops->iova_to_phys(iopt, iova);
+			ret = map(arg, iova, paddr, IOPFMAP_HUGE_SIZE, prot);
+			index += IOPFMAP_HUGE_PAGES;
+			continue;
+		}
+
+		/* A run of base pages, contiguous on both sides. */
+		paddr = range->pinned ? page_to_phys(range->pinned[index]) :
+			iopt->ops->iova_to_phys(iopt, iova);
+		if (WARN_ON_ONCE(!paddr))
+			return -EFAULT;
+		for (n = 1; n < iopfmap_block_left(iova) &&
+		     index + n < range->npages; n++) {
+			phys_addr_t next;
+
+			if (!test_bit(index + n, range->iopf_mapped) ||
+			    test_bit(index + n, range->iopf_writable) !=
+			    writable)
+				break;
+			next = range->pinned ?
+			       page_to_phys(range->pinned[index + n]) :
+			       iopt->ops->iova_to_phys(iopt, iova +
+						       (n << PAGE_SHIFT));
+			if (next != paddr + (n << PAGE_SHIFT))
+				break;
+		}
+		ret = map(arg, iova, paddr, n << PAGE_SHIFT, prot);
+		index += n;
+	}
+	return ret;
+}
+
+/*
+ * Replays every range into a new IO page table (a domain joining the
+ * context's set). The caller holds ctx->lock and ranges_rwsem for write:
+ * no fault maps meanwhile, and each range's lock keeps its invalidations
+ * out while it is copied.
+ */
+int iopfmap_ctx_replay(struct iopfmap_ctx *ctx, iopfmap_replay_fn map,
+		       void *arg)
+{
+	struct iopfmap_range *range = NULL;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->lock);
+	lockdep_assert_held_write(&ctx->ranges_rwsem);
+	while ((range = iopfmap_ctx_next_range(ctx, range))) {
+		mutex_lock(&range->lock);
+		ret = iopfmap_range_replay(range, map, arg);
+		mutex_unlock(&range->lock);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
+/*
+ * Empties every FAULT range (the last domain is leaving: afterwards no IO
+ * page table could be read back to replay them). PIN ranges keep their
+ * pinned pages and their bits, and are replayed from the pins. Caller
+ * holds ctx->lock and ranges_rwsem for write.
+ */
+void iopfmap_ctx_unmap_fault_ranges(struct iopfmap_ctx *ctx)
+{
+	struct iopfmap_range *range = NULL;
+
+	lockdep_assert_held_write(&ctx->ranges_rwsem);
+	while ((range = iopfmap_ctx_next_range(ctx, range))) {
+		mutex_lock(&range->lock);
+		if (range->mode == IOPFMAP_MODE_FAULT)
+			iopfmap_range_unmap_sync(range, 0, range->npages - 1);
+		mutex_unlock(&range->lock);
+	}
+}
+
+/*
+ * Waits until no range lock holder still uses what it read from the IO
+ * page table before a change of the domain set: unmap and IOTLB sync pairs
+ * and invalidations run under range->lock. Caller holds ranges_rwsem for
+ * write (no fault or query runs).
+ */
+void iopfmap_ctx_ranges_barrier(struct iopfmap_ctx *ctx)
+{
+	struct iopfmap_range *range = NULL;
+
+	lockdep_assert_held_write(&ctx->ranges_rwsem);
+	while ((range = iopfmap_ctx_next_range(ctx, range))) {
+		mutex_lock(&range->lock);
+		mutex_unlock(&range->lock);
+	}
+}
+
+/* Whether every range lies in [start, last]. Caller holds ctx->lock. */
+bool iopfmap_ctx_ranges_within(struct iopfmap_ctx *ctx, unsigned long start,
+			       unsigned long last)
+{
+	struct iopfmap_range *range = NULL;
+
+	lockdep_assert_held(&ctx->lock);
+	while ((range = iopfmap_ctx_next_range(ctx, range)))
+		if (range->node.start < start || range->node.last > last)
+			return false;
+	return true;
 }
 
 void iopfmap_ctx_init_ranges(struct iopfmap_ctx *ctx)
@@ -605,6 +755,14 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 		goto err_free;
 
 	mutex_lock(&ctx->lock);
+	/* The aperture can shrink and holes appear as devices attach. */
+	iopt = iopfmap_ctx_iopt_for(ctx, cmd->iova, cmd->length);
+	ret = PTR_ERR_OR_ZERO(iopt);
+	if (!ret)
+		ret = iopfmap_ctx_check_reserved(ctx, range->node.start,
+						 range->node.last);
+	if (ret)
+		goto err_unlock;
 	if (interval_tree_iter_first(&ctx->ranges, range->node.start,
 				     range->node.last)) {
 		ret = -EEXIST;

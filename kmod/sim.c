@@ -238,8 +238,9 @@ static int sim_iopt_map(struct iopfmap_iopt *iopt, unsigned long iova,
 }
 
 static size_t sim_iopt_unmap(struct iopfmap_iopt *iopt, unsigned long iova,
-			     size_t size, struct iommu_iotlb_gather *gather)
+			     size_t size, struct iopfmap_gather *gather)
 {
+	struct iommu_iotlb_gather *g = &gather->iotlb[0];
 	struct iopfmap_sim *sim = iopt_to_sim(iopt);
 	unsigned long start;
 	size_t done;
@@ -253,16 +254,17 @@ static size_t sim_iopt_unmap(struct iopfmap_iopt *iopt, unsigned long iova,
 	done = swpt_clear(&sim->s2, iova, size);
 	spin_unlock(&sim->lock);
 	if (done) {
-		gather->start = min(gather->start, start);
-		gather->end = max(gather->end, iova + done - 1);
+		g->start = min(g->start, start);
+		g->end = max(g->end, iova + done - 1);
 	}
 	return done;
 }
 
 /* Drops the IOTLB entries in the gathered span: the flush the device sees. */
 static void sim_iopt_iotlb_sync(struct iopfmap_iopt *iopt,
-				struct iommu_iotlb_gather *gather)
+				struct iopfmap_gather *gather)
 {
+	struct iommu_iotlb_gather *g = &gather->iotlb[0];
 	struct iopfmap_sim *sim = iopt_to_sim(iopt);
 	unsigned int i;
 
@@ -270,12 +272,11 @@ static void sim_iopt_iotlb_sync(struct iopfmap_iopt *iopt,
 	for (i = 0; i < SIM_TLB_ENTRIES; i++) {
 		unsigned long iova = (sim->tlb[i].tag - 1) << PAGE_SHIFT;
 
-		if (sim->tlb[i].tag && iova >= gather->start &&
-		    iova <= gather->end)
+		if (sim->tlb[i].tag && iova >= g->start && iova <= g->end)
 			sim->tlb[i].tag = 0;
 	}
 	spin_unlock(&sim->lock);
-	iommu_iotlb_gather_init(gather);
+	iommu_iotlb_gather_init(g);
 }
 
 static phys_addr_t sim_iopt_iova_to_phys(struct iopfmap_iopt *iopt,

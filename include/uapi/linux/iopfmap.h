@@ -69,6 +69,8 @@ enum {
 	IOPFMAP_CMD_SIM_PAGE_REQUEST,
 	IOPFMAP_CMD_SIM_S1_MAP,
 	IOPFMAP_CMD_SIM_S1_UNMAP,
+	IOPFMAP_CMD_DEVICE_ATTACH,
+	IOPFMAP_CMD_DEVICE_DETACH,
 };
 
 /*
@@ -86,14 +88,26 @@ enum {
  * IOPFMAP_FEATURE_MAP: MAP, UNMAP, SET_MODE, GET_STATS and QUERY_MAPPED.
  * IOPFMAP_FEATURE_SIM: the simulated device (the SIM_* commands). The
  * module offers it only when loaded with the parameter sim=1.
+ * IOPFMAP_FEATURE_DEVICE: DEVICE_ATTACH and DEVICE_DETACH: real devices
+ * behind the kernel's IOMMU layer.
+ * IOPFMAP_FEATURE_HW_IOPF: this build of the module receives the I/O page
+ * faults that the IOMMU driver reports for an attached device (PCIe PRI,
+ * SMMU stall). Without it, an attached device's page requests never reach
+ * iopfmap: only PIN ranges, or a driver that raises software page requests
+ * (docs/kernel-apis.md), make its DMA work.
  */
 #define IOPFMAP_FEATURE_MAP	(1ULL << 0)
 #define IOPFMAP_FEATURE_SIM	(1ULL << 1)
-#define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM)
+#define IOPFMAP_FEATURE_DEVICE	(1ULL << 2)
+#define IOPFMAP_FEATURE_HW_IOPF	(1ULL << 3)
+#define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM | \
+				 IOPFMAP_FEATURE_DEVICE | \
+				 IOPFMAP_FEATURE_HW_IOPF)
 
 /* iopfmap_info.out_iopt_type: what translates the context's IOVAs. */
 #define IOPFMAP_IOPT_NONE	0	/* nothing yet: MAP fails with ENODEV */
 #define IOPFMAP_IOPT_SIM	1	/* the simulated device's own table */
+#define IOPFMAP_IOPT_DOMAIN	2	/* IOMMU domains of attached devices */
 
 /**
  * struct iopfmap_info - ioctl(IOPFMAP_GET_INFO)
@@ -108,7 +122,9 @@ enum {
  * @out_iopt_type: IOPFMAP_IOPT_* of the context's IO page table
  * @__reserved2: must be 0
  * @out_iova_start: first IOVA the IO page table can translate
- * @out_iova_last: last IOVA it can translate (inclusive); 0 with no table
+ * @out_iova_last: last IOVA it can translate (inclusive); 0 with no table.
+ *                 With devices attached, the aperture is the intersection
+ *                 of their domains' apertures.
  *
  * Reports what the module supports, so that userspace can discover
  * features before using them, and what the context's IO page table can
@@ -188,6 +204,9 @@ struct iopfmap_info {
  *    @prefetch_pages is not 0 or a power of two up to the maximum.
  *  - ERANGE: the IOVA span is not inside the IO page table's aperture
  *    (see iopfmap_info).
+ *  - EADDRINUSE: the IOVA span overlaps a reserved region of an attached
+ *    device's IOMMU group (an MSI window, an RMRR; the group's
+ *    reserved_regions file in sysfs lists them).
  *  - EEXIST: the IOVA span overlaps an existing range.
  *  - EFAULT: the VA span is not a user address range; for PIN, a page of
  *    it is not mapped or lacks the permission.
@@ -541,5 +560,112 @@ struct iopfmap_sim_s1_unmap {
 };
 
 #define IOPFMAP_SIM_S1_UNMAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_S1_UNMAP)
+
+/**
+ * DOC: Devices
+ *
+ * A context drives real devices through the kernel's IOMMU layer. ATTACH
+ * takes a PCI device by its address, claims DMA ownership of its IOMMU
+ * group (no kernel driver may be using the DMA API on any device of the
+ * group; drivers that declare driver_managed_dma, such as vfio-pci, may
+ * stay bound), gives the group an unmanaged paging domain and makes the
+ * domains of the context's devices its IO page table: every range is
+ * mapped in all of them. The first ATTACH fixes the IO page table's type
+ * (IOPFMAP_IOPT_DOMAIN); a context with a simulated device cannot attach.
+ *
+ * Devices share one domain when the IOMMU driver allows it. With
+ * IOPFMAP_ATTACH_OWN_DOMAIN a device gets a domain of its own (up to
+ * IOPFMAP_DOMAINS_MAX per context), filled at once with what the
+ * context's other domains map.
+ *
+ * The group's reserved regions become holes of the IOVA space: a MAP
+ * over one fails with EADDRINUSE. ATTACH refuses a device whose reserved
+ * regions or aperture would cut an existing range.
+ *
+ * DETACH, and close() of the context, first stop the device's faults
+ * reaching iopfmap, then answer those in flight, then detach the group
+ * and release its DMA ownership. Unmapped pages are unreachable by the
+ * device before the call returns.
+ */
+
+/* iopfmap_device_attach.flags */
+#define IOPFMAP_ATTACH_OWN_DOMAIN	(1U << 0)	/* never share one */
+#define IOPFMAP_ATTACH_REQUIRE_IOPF	(1U << 1)	/* need HW faults */
+
+/* iopfmap_device_attach.out_flags */
+#define IOPFMAP_DEVICE_HW_IOPF	(1U << 0)	/* hardware faults reach us */
+
+/* Distinct IOMMU domains one context may hold. */
+#define IOPFMAP_DOMAINS_MAX	4
+
+/* Room for a PCI address "SSSS:BB:DD.F" and its NUL, with spare. */
+#define IOPFMAP_DEVICE_NAME_MAX	32
+
+/**
+ * struct iopfmap_device_attach - ioctl(IOPFMAP_DEVICE_ATTACH)
+ * @size: sizeof(struct iopfmap_device_attach)
+ * @flags: IOPFMAP_ATTACH_* bits
+ * @name: the PCI device's address as sysfs names it ("0000:00:02.0"),
+ *        NUL-terminated
+ * @out_dev_id: the device's id in the context, for IOPFMAP_DEVICE_DETACH;
+ *              never 0
+ * @out_flags: IOPFMAP_DEVICE_* bits: IOPFMAP_DEVICE_HW_IOPF if the IOMMU
+ *             driver enabled I/O page faults for the device and they reach
+ *             iopfmap
+ * @out_pgsize_bitmap: page sizes of the device's domain
+ * @out_iova_start: first IOVA of the device's domain's aperture
+ * @out_iova_last: last IOVA of that aperture (inclusive)
+ *
+ * Attaches a device to the context (see "Devices").
+ *
+ * Errors:
+ *  - ENODEV: no PCI device has that name, or it is not behind an IOMMU.
+ *  - EINVAL: @name is not NUL-terminated within IOPFMAP_DEVICE_NAME_MAX.
+ *  - EEXIST: the context has a simulated device.
+ *  - EBUSY: a kernel driver uses the DMA API on a device of the group, or
+ *    another owner (another context, VFIO, iommufd) has claimed it,
+ *    including this context through another device of the same group.
+ *  - ENOSPC: the device needs a domain of its own and the context holds
+ *    IOPFMAP_DOMAINS_MAX already.
+ *  - EADDRINUSE: a reserved region of the group overlaps a range.
+ *  - ERANGE: a range lies outside the domain's aperture.
+ *  - EOPNOTSUPP: IOPFMAP_ATTACH_REQUIRE_IOPF, and the device cannot raise
+ *    I/O page faults, or this build cannot receive them (no
+ *    IOPFMAP_FEATURE_HW_IOPF).
+ *  - Others from the IOMMU driver when it cannot allocate or attach a
+ *    domain (ENOMEM, EINVAL).
+ */
+struct iopfmap_device_attach {
+	__u32 size;
+	__u32 flags;
+	char name[IOPFMAP_DEVICE_NAME_MAX];
+	__u32 out_dev_id;
+	__u32 out_flags;
+	__aligned_u64 out_pgsize_bitmap;
+	__aligned_u64 out_iova_start;
+	__aligned_u64 out_iova_last;
+};
+
+#define IOPFMAP_DEVICE_ATTACH _IO(IOPFMAP_TYPE, IOPFMAP_CMD_DEVICE_ATTACH)
+
+/**
+ * struct iopfmap_device_detach - ioctl(IOPFMAP_DEVICE_DETACH)
+ * @size: sizeof(struct iopfmap_device_detach)
+ * @flags: must be 0
+ * @dev_id: what IOPFMAP_DEVICE_ATTACH returned in out_dev_id
+ * @__reserved: must be 0
+ *
+ * Detaches the device (see "Devices"). Its ranges stay; the pages it alone
+ * had mapped leave the IO page table with its domain. Errors: ENOENT (no
+ * device with that id).
+ */
+struct iopfmap_device_detach {
+	__u32 size;
+	__u32 flags;
+	__u32 dev_id;
+	__u32 __reserved;
+};
+
+#define IOPFMAP_DEVICE_DETACH _IO(IOPFMAP_TYPE, IOPFMAP_CMD_DEVICE_DETACH)
 
 #endif /* _UAPI_LINUX_IOPFMAP_H */
