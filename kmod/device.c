@@ -150,6 +150,10 @@ undo:
  * Unmaps from every domain. They hold the same entries, except a domain
  * that is being filled: the largest size unmapped is the answer. With no
  * domain at all nothing translates the span: it is unmapped.
+ *
+ * A domain that does not map @iova is skipped: VT-d's unmap widens the
+ * span to the level where the walk stops, so on a missing table it would
+ * clear up to 1 GiB around @iova, including entries already replayed.
  */
 static size_t domains_unmap(struct iopfmap_iopt *iopt, unsigned long iova,
 			    size_t size, struct iopfmap_gather *gather)
@@ -165,6 +169,8 @@ static size_t domains_unmap(struct iopfmap_iopt *iopt, unsigned long iova,
 		if (!d)
 			continue;
 		any = true;
+		if (!iommu_iova_to_phys(d->domain, iova))
+			continue;
 		gather->domain[i] = d->domain;
 		n = iommu_unmap_fast(d->domain, iova, size, &gather->iotlb[i]);
 		done = max(done, n);

@@ -54,6 +54,10 @@ static const struct {
 	__u64 bit;
 	const char *name;
 } feature_names[] = {
+	{ IOPFMAP_FEATURE_MAP, "map" },
+	{ IOPFMAP_FEATURE_SIM, "sim" },
+	{ IOPFMAP_FEATURE_DEVICE, "device" },
+	{ IOPFMAP_FEATURE_HW_IOPF, "hw-iopf" },
 	{ 0, NULL }
 };
 
