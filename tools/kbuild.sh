@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Builds kmod/ for one kernel, out of tree, in build/KVER/kmod (a tree of
-# symlinks to the sources, so several kernels build side by side).
+# symlinks to the sources, so several kernels build side by side), then
+# the selftests' edu driver kmod/testdev in build/KVER/kmod/testdev (also
+# reachable as build/KVER/testdev) against iopfmap's Module.symvers.
 #
 # Usage: kbuild.sh build|sparse|clean KVER [KDIR]
 #   build   W=1; fails on any compiler or modpost warning
@@ -24,8 +26,10 @@ find "$dir/kmod" -xtype l -delete 2>/dev/null || true
 cp -rsf "$top/kmod" "$dir/"
 ln -sfn "$top/include" "$dir/include"
 ln -sfn "$top/VERSION" "$dir/VERSION"
+# testdev builds inside the kmod mirror, where its includes of
+# ../iopfmap_driver.h and ../../include resolve as in the repository.
+ln -sfn kmod/testdev "$dir/testdev"
 
-log=$dir/$what.log
 case $what in
 build) args=(W=1 modules) ;;
 sparse) args=(C=2 "CHECK=sparse" modules) ;;
@@ -33,18 +37,30 @@ clean) args=(clean) ;;
 *) die "unknown action $what" ;;
 esac
 
-set +e
-make -C "$kdir" M="$dir/kmod" "${args[@]}" > "$log" 2>&1
-rc=$?
-set -e
-# pahole's note that it cannot add BTF out of tree is not about our code.
-if [ "$rc" -ne 0 ]; then
-	cat "$log" >&2
-	echo "kbuild: $what for $kver failed (log: $log)" >&2
-	exit 1
-fi
-if grep -v 'Skipping BTF generation' "$log" |
-   grep -i -E 'warning|error:|^[^ ]+:[0-9]+:[0-9]+: ' >&2; then
-	echo "kbuild: $what for $kver reported the lines above (log: $log)" >&2
-	exit 1
-fi
+# kbuild_dir DIR LOG [MAKE-ARGS...]: make in build/KVER/DIR, log to LOG.
+kbuild_dir() {
+	local sub=$1 log=$2 rc
+	shift 2
+
+	set +e
+	make -C "$kdir" M="$dir/$sub" "${args[@]}" "$@" > "$log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		cat "$log" >&2
+		echo "kbuild: $what of $sub for $kver failed (log: $log)" >&2
+		exit 1
+	fi
+	# pahole's note that it cannot add BTF out of tree is not about our
+	# code.
+	if grep -v 'Skipping BTF generation' "$log" |
+	   grep -i -E 'warning|error:|^[^ ]+:[0-9]+:[0-9]+: ' >&2; then
+		echo "kbuild: $what of $sub for $kver reported the lines above (log: $log)" >&2
+		exit 1
+	fi
+}
+
+kbuild_dir kmod "$dir/$what.log"
+# After kmod: modpost resolves iopfmap's exports from its Module.symvers.
+kbuild_dir kmod/testdev "$dir/$what-testdev.log" \
+	KBUILD_EXTRA_SYMBOLS="$dir/kmod/Module.symvers"

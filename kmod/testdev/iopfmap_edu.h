@@ -15,13 +15,17 @@
 #include <linux/types.h>
 
 #define IOPFMAP_EDU_NAME_MAX	32
-/* edu aborts QEMU 7.2 on a 4096-byte transfer; it masks addresses to 28 bits. */
+/*
+ * QEMU 7.2's edu aborts on a transfer that reaches the end of its 4 KiB
+ * buffer (the bounds check is off by one), and masks DMA addresses to 28
+ * bits.
+ */
 #define IOPFMAP_EDU_DMA_MAX	4095
 #define IOPFMAP_EDU_IOVA_LIMIT	(1ULL << 28)
 
 /* iopfmap_edu_dma.flags */
-#define IOPFMAP_EDU_TO_RAM	(1U << 0)	/* buffer -> @iova (device writes) */
-#define IOPFMAP_EDU_RAW		(1U << 1)	/* no translation check, no PRQ */
+#define IOPFMAP_EDU_TO_RAM	(1U << 0)	/* buffer to @iova */
+#define IOPFMAP_EDU_RAW		(1U << 1)	/* no ATS check, no PRQ */
 
 /* iopfmap_edu_dma.out_status */
 #define IOPFMAP_EDU_DONE	0	/* the DMA ran (raw: it was fired) */
@@ -35,7 +39,7 @@
  * @flags: IOPFMAP_EDU_*
  * @length: bytes, 1 to IOPFMAP_EDU_DMA_MAX
  * @iova: device address; @iova + @length <= IOPFMAP_EDU_IOVA_LIMIT
- * @offset: where in the buffer; @offset + @length <= 4096
+ * @offset: where in the buffer; @offset + @length <= IOPFMAP_EDU_DMA_MAX
  * @out_status: IOPFMAP_EDU_DONE, _INVALID, _NO_PROGRESS or _DETACHED
  * @out_faults: software page requests raised for this DMA
  *
@@ -121,8 +125,11 @@ struct iopfmap_edu_report {
 };
 
 #define IOPFMAP_EDU_TYPE	0xE7
-#define IOPFMAP_EDU_DMA		_IOWR(IOPFMAP_EDU_TYPE, 0xC0, struct iopfmap_edu_dma)
-#define IOPFMAP_EDU_FAULT	_IOWR(IOPFMAP_EDU_TYPE, 0xC1, struct iopfmap_edu_fault)
-#define IOPFMAP_EDU_REPORT	_IOWR(IOPFMAP_EDU_TYPE, 0xC2, struct iopfmap_edu_report)
+#define IOPFMAP_EDU_DMA \
+	_IOWR(IOPFMAP_EDU_TYPE, 0xC0, struct iopfmap_edu_dma)
+#define IOPFMAP_EDU_FAULT \
+	_IOWR(IOPFMAP_EDU_TYPE, 0xC1, struct iopfmap_edu_fault)
+#define IOPFMAP_EDU_REPORT \
+	_IOWR(IOPFMAP_EDU_TYPE, 0xC2, struct iopfmap_edu_report)
 
 #endif /* IOPFMAP_EDU_H */
