@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the iopfmap selftests: the ioctl size-contract table,
- * ioctl wrappers that return 0 or -errno, and module load/unload.
+ * ioctl wrappers that return 0 or -errno, module load/unload, and finding
+ * PCI devices in sysfs.
  *
  * Wrappers return -errno instead of setting errno so an assertion can
  * compare one value, and a failing assertion's log output cannot clobber
@@ -10,6 +11,7 @@
 #ifndef IOPFMAP_UTILS_H
 #define IOPFMAP_UTILS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -101,6 +103,11 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 			   IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE),
 	IOPFMAP_IOCTL_DESC(SIM_S1_UNMAP, struct iopfmap_sim_s1_unmap,
 			   out_unmapped, 0),
+	IOPFMAP_IOCTL_DESC(DEVICE_ATTACH, struct iopfmap_device_attach,
+			   out_iova_last, IOPFMAP_ATTACH_OWN_DOMAIN |
+			   IOPFMAP_ATTACH_REQUIRE_IOPF),
+	IOPFMAP_IOCTL_DESC(DEVICE_DETACH, struct iopfmap_device_detach,
+			   __reserved, 0),
 };
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 
@@ -147,6 +154,8 @@ IOPFMAP_CMD_WRAPPERS(sim_page_request, SIM_PAGE_REQUEST,
 		     struct iopfmap_sim_page_request)
 IOPFMAP_CMD_WRAPPERS(sim_s1_map, SIM_S1_MAP, struct iopfmap_sim_s1_map)
 IOPFMAP_CMD_WRAPPERS(sim_s1_unmap, SIM_S1_UNMAP, struct iopfmap_sim_s1_unmap)
+IOPFMAP_CMD_WRAPPERS(device_attach, DEVICE_ATTACH, struct iopfmap_device_attach)
+IOPFMAP_CMD_WRAPPERS(device_detach, DEVICE_DETACH, struct iopfmap_device_detach)
 
 #define test_cmd(_lname, fd, cmd) ASSERT_EQ(0, _test_cmd_##_lname(fd, cmd))
 #define test_err(_lname, _errno, fd, cmd) \
@@ -178,6 +187,37 @@ static inline int _test_unmap(int fd, __u64 iova, __u64 len)
 	};
 
 	return _test_cmd_unmap(fd, &cmd);
+}
+
+/*
+ * DEVICE_ATTACH of the PCI device @name with @flags: 0 or -errno; the out_
+ * fields in *@out when it is not NULL.
+ */
+static inline int _test_attach(int fd, const char *name, __u32 flags,
+			       struct iopfmap_device_attach *out)
+{
+	struct iopfmap_device_attach cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+	};
+	int ret;
+
+	snprintf(cmd.name, sizeof(cmd.name), "%s", name);
+	ret = _test_cmd_device_attach(fd, &cmd);
+	if (out)
+		*out = cmd;
+	return ret;
+}
+
+/* DEVICE_DETACH of @dev_id: 0 or -errno. */
+static inline int _test_detach(int fd, __u32 dev_id)
+{
+	struct iopfmap_device_detach cmd = {
+		.size = sizeof(cmd),
+		.dev_id = dev_id,
+	};
+
+	return _test_cmd_device_detach(fd, &cmd);
 }
 
 /*
@@ -338,11 +378,11 @@ static inline const char *iopfmap_module_params(void)
 }
 
 /*
- * Loads the module from @path: 0 or -errno (-EEXIST: already loaded).
- * A compressed .ko (as DKMS may install it) needs the kernel to
+ * Loads the module file @path with @params: 0 or -errno (-EEXIST: already
+ * loaded). A compressed .ko (as DKMS may install it) needs the kernel to
  * decompress it: CONFIG_MODULE_DECOMPRESS.
  */
-static inline int iopfmap_load(const char *path)
+static inline int iopfmap_load_file(const char *path, const char *params)
 {
 	unsigned int flags = 0;
 	int fd, ret;
@@ -353,10 +393,15 @@ static inline int iopfmap_load(const char *path)
 	if (iopfmap_str_ends(path, ".xz") || iopfmap_str_ends(path, ".zst") ||
 	    iopfmap_str_ends(path, ".gz"))
 		flags |= MODULE_INIT_COMPRESSED_FILE;
-	ret = syscall(SYS_finit_module, fd, iopfmap_module_params(), flags) ?
-		-errno : 0;
+	ret = syscall(SYS_finit_module, fd, params, flags) ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+/* Loads iopfmap from @path with iopfmap_module_params(). */
+static inline int iopfmap_load(const char *path)
+{
+	return iopfmap_load_file(path, iopfmap_module_params());
 }
 
 /*
@@ -386,6 +431,93 @@ static inline bool iopfmap_wait_path(const char *path, bool present)
 		nanosleep(&tick, NULL);
 	}
 	return (access(path, F_OK) == 0) == present;
+}
+
+/*
+ * Loads @modname.ko, a module only the tests use, unless its device node
+ * @node exists: from $@env if set, else from where tools/vm/run and
+ * "make modules_install" put it. Returns 1 if it loaded the module, 0 if
+ * the node was there, or -errno with the reason in @why.
+ */
+static inline int iopfmap_load_test_module(const char *modname,
+					   const char *env, const char *node,
+					   char *why, size_t len)
+{
+	const char *path_env = getenv(env);
+	char path[512];
+	struct utsname u;
+	int ret;
+
+	if (access(node, F_OK) == 0)
+		return 0;
+	if (path_env && *path_env) {
+		snprintf(path, sizeof(path), "%s", path_env);
+	} else {
+		if (uname(&u)) {
+			ret = -errno;
+			snprintf(why, len, "uname: %s", strerror(-ret));
+			return ret;
+		}
+		snprintf(path, sizeof(path), "/lib/modules/%s/extra/%s.ko",
+			 u.release, modname);
+	}
+	ret = iopfmap_load_file(path, "");
+	if (ret && ret != -EEXIST) {
+		snprintf(why, len, "cannot load %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (!iopfmap_wait_path(node, true)) {
+		snprintf(why, len, "%s is loaded but %s is missing", path, node);
+		return -ENOENT;
+	}
+	return ret ? 0 : 1;
+}
+
+/*
+ * The PCI devices with @vendor:@device, by scanning sysfs (their addresses
+ * depend on the machine): up to @max names into @names, sorted. Returns
+ * how many were found.
+ */
+static inline int iopfmap_find_pci(unsigned int vendor, unsigned int device,
+				   char (*names)[IOPFMAP_DEVICE_NAME_MAX],
+				   int max)
+{
+	static const char dir[] = "/sys/bus/pci/devices";
+	struct dirent **ents;
+	int n, i, found = 0;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned int v = 0, d = 0;
+		char path[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s/vendor", dir,
+			 ents[i]->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fscanf(f, "%x", &v) != 1)
+				v = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "%s/%s/device", dir,
+			 ents[i]->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fscanf(f, "%x", &d) != 1)
+				d = 0;
+			fclose(f);
+		}
+		if (v == vendor && d == device && found < max &&
+		    strlen(ents[i]->d_name) < IOPFMAP_DEVICE_NAME_MAX)
+			snprintf(names[found++], IOPFMAP_DEVICE_NAME_MAX, "%s",
+				 ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
+	return found;
 }
 
 #endif /* IOPFMAP_UTILS_H */

@@ -57,11 +57,15 @@ CHECK_CMD(SIM_DMA, 0x87, 0xE787);
 CHECK_CMD(SIM_PAGE_REQUEST, 0x88, 0xE788);
 CHECK_CMD(SIM_S1_MAP, 0x89, 0xE789);
 CHECK_CMD(SIM_S1_UNMAP, 0x8a, 0xE78A);
+CHECK_CMD(DEVICE_ATTACH, 0x8b, 0xE78B);
+CHECK_CMD(DEVICE_DETACH, 0x8c, 0xE78C);
 
 /* Flag bits, modes and codes: values userspace has compiled in. */
 ABI_ASSERT(IOPFMAP_FEATURE_MAP == 1 && IOPFMAP_FEATURE_SIM == 2 &&
-	   IOPFMAP_FEATURES_KNOWN == 3, iopfmap_features);
-ABI_ASSERT(IOPFMAP_IOPT_NONE == 0 && IOPFMAP_IOPT_SIM == 1, iopfmap_iopt);
+	   IOPFMAP_FEATURE_DEVICE == 4 && IOPFMAP_FEATURE_HW_IOPF == 8 &&
+	   IOPFMAP_FEATURES_KNOWN == 15, iopfmap_features);
+ABI_ASSERT(IOPFMAP_IOPT_NONE == 0 && IOPFMAP_IOPT_SIM == 1 &&
+	   IOPFMAP_IOPT_DOMAIN == 2, iopfmap_iopt);
 ABI_ASSERT(IOPFMAP_MAP_READ == 1 && IOPFMAP_MAP_WRITE == 2 &&
 	   IOPFMAP_MAP_PIN == 4 && IOPFMAP_MAP_FORWARD == 8, iopfmap_map_flags);
 ABI_ASSERT(IOPFMAP_PREFETCH_MAX == 512, iopfmap_prefetch_max);
@@ -81,6 +85,11 @@ ABI_ASSERT(IOPFMAP_PAGE_RESP_SUCCESS == 0 && IOPFMAP_PAGE_RESP_INVALID == 1 &&
 	   IOPFMAP_PAGE_RESP_FAILURE == 0xf &&
 	   IOPFMAP_PAGE_RESP_PENDING == 0xffffffffU, iopfmap_page_resp);
 ABI_ASSERT(IOPFMAP_PRQ_GROUP_MAX == 32, iopfmap_prq_group_max);
+ABI_ASSERT(IOPFMAP_ATTACH_OWN_DOMAIN == 1 && IOPFMAP_ATTACH_REQUIRE_IOPF == 2,
+	   iopfmap_attach_flags);
+ABI_ASSERT(IOPFMAP_DEVICE_HW_IOPF == 1, iopfmap_device_out_flags);
+ABI_ASSERT(IOPFMAP_DOMAINS_MAX == 4, iopfmap_domains_max);
+ABI_ASSERT(IOPFMAP_DEVICE_NAME_MAX == 32, iopfmap_device_name_max);
 
 /* struct iopfmap_info: 32 bytes in its first version, 56 now. */
 CHECK_FIELD(iopfmap_info, size, 0, 4);
@@ -295,6 +304,41 @@ ABI_ASSERT(sizeof(struct iopfmap_sim_s1_unmap) ==
 	   FIELD_SIZE(iopfmap_sim_s1_unmap, out_unmapped),
 	   iopfmap_sim_s1_unmap_padding);
 CHECK_ALIGN(iopfmap_sim_s1_unmap);
+
+CHECK_FIELD(iopfmap_device_attach, size, 0, 4);
+CHECK_FIELD(iopfmap_device_attach, flags, 4, 4);
+CHECK_FIELD(iopfmap_device_attach, name, 8, 32);
+CHECK_FIELD(iopfmap_device_attach, out_dev_id, 40, 4);
+CHECK_FIELD(iopfmap_device_attach, out_flags, 44, 4);
+CHECK_FIELD(iopfmap_device_attach, out_pgsize_bitmap, 48, 8);
+CHECK_FIELD(iopfmap_device_attach, out_iova_start, 56, 8);
+CHECK_FIELD(iopfmap_device_attach, out_iova_last, 64, 8);
+ABI_ASSERT(sizeof(struct iopfmap_device_attach) == 72,
+	   iopfmap_device_attach_size);
+ABI_ASSERT(sizeof(struct iopfmap_device_attach) ==
+	   FIELD_SIZE(iopfmap_device_attach, size) +
+	   FIELD_SIZE(iopfmap_device_attach, flags) +
+	   FIELD_SIZE(iopfmap_device_attach, name) +
+	   FIELD_SIZE(iopfmap_device_attach, out_dev_id) +
+	   FIELD_SIZE(iopfmap_device_attach, out_flags) +
+	   FIELD_SIZE(iopfmap_device_attach, out_pgsize_bitmap) +
+	   FIELD_SIZE(iopfmap_device_attach, out_iova_start) +
+	   FIELD_SIZE(iopfmap_device_attach, out_iova_last),
+	   iopfmap_device_attach_padding);
+CHECK_ALIGN(iopfmap_device_attach);
+
+CHECK_FIELD(iopfmap_device_detach, size, 0, 4);
+CHECK_FIELD(iopfmap_device_detach, flags, 4, 4);
+CHECK_FIELD(iopfmap_device_detach, dev_id, 8, 4);
+CHECK_FIELD(iopfmap_device_detach, __reserved, 12, 4);
+ABI_ASSERT(sizeof(struct iopfmap_device_detach) == 16,
+	   iopfmap_device_detach_size);
+ABI_ASSERT(sizeof(struct iopfmap_device_detach) ==
+	   FIELD_SIZE(iopfmap_device_detach, size) +
+	   FIELD_SIZE(iopfmap_device_detach, flags) +
+	   FIELD_SIZE(iopfmap_device_detach, dev_id) +
+	   FIELD_SIZE(iopfmap_device_detach, __reserved),
+	   iopfmap_device_detach_padding);
 
 int main(void)
 {

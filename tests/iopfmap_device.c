@@ -1,0 +1,1288 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Real devices in an iopfmap context: DEVICE_ATTACH and DEVICE_DETACH of
+ * QEMU's edu device behind the emulated VT-d, and DMA through the IOMMU
+ * domains iopfmap gives it, with pages mapped on demand.
+ *
+ * edu cannot raise page requests. Its test driver, iopfmap_edu.ko
+ * (kmod/testdev), makes it behave as if it could: before a DMA it asks
+ * the domain for each page's translation and raises a software page
+ * request through iopfmap for each miss, then starts edu's DMA engine,
+ * whose accesses go through the emulated IOMMU. edu moves data only
+ * between memory and its 4 KiB internal buffer, so a device write of
+ * IOVA X is two DMAs (a staging page -> buffer -> X), and so is a device
+ * read (X -> buffer -> a staging page the CPU then compares). Each DMA
+ * takes about 100 ms: every test keeps to a few of them.
+ *
+ * Needs root, the iopfmap module and iopfmap_edu.ko in
+ * /lib/modules/$(uname -r)/extra (loaded here unless /dev/iopfmap_edu is
+ * there, and then unloaded at exit), and edu devices (tools/vm/run gives the guest two, each in its
+ * own IOMMU group). Without them the tests SKIP and say why.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "iopfmap_utils.h"
+#include "iopfmap_edu.h"
+
+/*
+ * The harness's TEST_F() wrapper assigns its local "child" between its
+ * setjmp() and a possible longjmp(); whether GCC warns depends on register
+ * allocation, not on anything the tests do.
+ */
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#define EDU_VENDOR	0x1234
+#define EDU_DEVICE	0x11e8
+#define EDU_NODE	"/dev/iopfmap_edu"
+#define EDU_DRIVER	"iopfmap_edu"
+/* Binds only through driver_override; owns the device's DMA (DMA API). */
+#define EDU_KDMA	"iopfmap_edu_kdma"
+#define PCI_DEVICES	"/sys/bus/pci/devices/"
+#define MAX_EDUS	4
+
+#define SZ_256M		(256ULL << 20)
+#define RW		(IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE)
+#define XFER		IOPFMAP_EDU_DMA_MAX	/* bytes per DMA: 4095 */
+
+/* IOVAs, all below edu's 256 MiB. */
+#define IOVA_TGT	0x100000ULL	/* the memory under test */
+#define IOVA_STG	0x400000ULL	/* staging pages */
+#define IOVA_BIG	0x1000000ULL	/* fault streams */
+#define IOVA_NONE	0x8000000ULL	/* in no range */
+#define TGT_PAGES	8
+#define STG_PAGES	4
+#define STG_SRC		0	/* staging page the device reads from */
+#define STG_DST		2	/* staging page the device writes to */
+#define BIG_PAGES	4096
+
+static size_t psz;
+
+enum mem_kind { KIND_ANON, KIND_MEMFD };
+
+/*
+ * fd: the context; efd: /dev/iopfmap_edu; edu: the edu devices found.
+ * stg: STG_PAGES of anonymous memory; tgt: TGT_PAGES of the fixture's
+ * kind (memfd: its file); big: BIG_PAGES of untouched anonymous memory.
+ * dma_faults: page requests of the DMAs the helpers ran; stg_faults: those
+ * of the last helper's staging DMA. kdma: a device a test bound to
+ * EDU_KDMA, that the teardown binds back.
+ */
+struct dev_state {
+	int fd;
+	int efd;
+	int nedus;
+	char edu[MAX_EDUS][IOPFMAP_DEVICE_NAME_MAX];
+	char *stg;
+	char *tgt;
+	int memfd;
+	char *big;
+	__u64 dma_faults;
+	__u32 stg_faults;
+	char kdma[IOPFMAP_DEVICE_NAME_MAX];
+};
+
+/* ---- helpers: content ----------------------------------------------- */
+
+/*
+ * Pattern @seed: a hash of each byte's offset and the seed, so that data
+ * from another offset, another page or an older fill never matches.
+ */
+static void fill(void *p, size_t len, unsigned int seed)
+{
+	unsigned char *b = p;
+	__u64 x;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x = (i + 1) * 0x9E3779B97F4A7C15ULL ^
+		    (seed + 1) * 0xC2B2AE3D27D4EB4FULL;
+		b[i] = (unsigned char)((x ^ (x >> 29)) >> 24);
+	}
+}
+
+static bool same(struct __test_metadata *_metadata, const char *what,
+		 const void *got, const void *want, size_t len)
+{
+	const unsigned char *g = got, *w = want;
+	size_t i;
+
+	for (i = 0; i < len && g[i] == w[i]; i++)
+		;
+	EXPECT_EQ(len, i)
+		TH_LOG("%s: byte %#zx of %#zx is %#04x, want %#04x", what, i,
+		       len, g[i], w[i]);
+	return i == len;
+}
+
+static bool all_zero(struct __test_metadata *_metadata, const char *what,
+		     const void *got, size_t len)
+{
+	const unsigned char *g = got;
+	size_t i;
+
+	for (i = 0; i < len && !g[i]; i++)
+		;
+	EXPECT_EQ(len, i)
+		TH_LOG("%s: byte %#zx of %#zx is %#04x, want 0", what, i, len,
+		       g[i]);
+	return i == len;
+}
+
+/* ---- helpers: sysfs, the edu driver and its devices ------------------ */
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The driver bound to PCI device @dev into @drv ("" if none). */
+static void pci_driver(const char *dev, char *drv, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/driver", dev);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n < 0 ? 0 : n] = '\0';
+	base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	n = strlen(base) < len ? strlen(base) : len - 1;
+	memcpy(drv, base, n);
+	drv[n] = '\0';
+}
+
+/* driver_override of @dev is set (it reads "(null)" when not). */
+static bool pci_overridden(const char *dev)
+{
+	char path[PATH_MAX], buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/driver_override", dev);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] && strncmp(buf, "(null)", 6) && buf[0] != '\n';
+}
+
+/*
+ * Binds @dev to @driver through driver_override, or with @driver NULL
+ * clears the override and lets the matching driver (iopfmap_edu) bind:
+ * 0 or -errno. The caller checks where it ended up.
+ */
+static int pci_rebind(const char *dev, const char *driver)
+{
+	char path[PATH_MAX], cur[64];
+	int ret;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/driver_override", dev);
+	ret = write_str(path, driver ? driver : "\n");
+	if (ret)
+		return ret;
+	pci_driver(dev, cur, sizeof(cur));
+	if (cur[0]) {
+		snprintf(path, sizeof(path), PCI_DEVICES "%s/driver/unbind",
+			 dev);
+		ret = write_str(path, dev);
+		if (ret)
+			return ret;
+	}
+	return write_str("/sys/bus/pci/drivers_probe", dev);
+}
+
+/*
+ * Whether this program loaded iopfmap_edu.ko: it then unloads it at exit,
+ * so that nothing keeps iopfmap from unloading. Tests run in forked
+ * children, hence shared memory.
+ */
+static int *edu_loaded_here;
+
+static void __attribute__((constructor)) edu_flag_init(void)
+{
+	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	edu_loaded_here = p == MAP_FAILED ? NULL : p;
+}
+
+static void __attribute__((destructor)) edu_unload(void)
+{
+	if (edu_loaded_here && *edu_loaded_here)
+		syscall(SYS_delete_module, EDU_DRIVER, O_NONBLOCK);
+}
+
+/* Loads iopfmap_edu.ko unless it is there: NULL, or why it cannot. */
+static const char *edu_load(char *why, size_t len)
+{
+	int ret = iopfmap_load_test_module(EDU_DRIVER, "IOPFMAP_EDU_KO",
+					   EDU_NODE, why, len);
+
+	if (ret == 1 && edu_loaded_here)
+		*edu_loaded_here = 1;
+	return ret < 0 ? why : NULL;
+}
+
+/*
+ * Before 6.9 the IOMMU core delivers I/O page faults to a per-device
+ * handler, which iopfmap registers (IOPFMAP_FEATURE_HW_IOPF); later
+ * kernels deliver them only to domains attached through an interface
+ * iopfmap cannot use.
+ */
+static bool kernel_has_device_fault_handlers(void)
+{
+	unsigned int major = 0, minor = 0;
+	struct utsname u;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major < 6 || (major == 6 && minor < 9);
+}
+
+struct resv_region {
+	__u64 start, last;
+	char type[32];
+};
+
+/* The reserved regions of @dev's IOMMU group: how many, or -errno. */
+static int group_reserved(const char *dev, struct resv_region *r, int max)
+{
+	char path[PATH_MAX];
+	unsigned long long s, l;
+	char type[32];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 PCI_DEVICES "%s/iommu_group/reserved_regions", dev);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (n < max && fscanf(f, "%llx %llx %31s", &s, &l, type) == 3) {
+		r[n].start = s;
+		r[n].last = l;
+		snprintf(r[n].type, sizeof(r[n].type), "%s", type);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* ---- helpers: DMA ---------------------------------------------------- */
+
+static const char *edu_status_name(__u32 status)
+{
+	switch (status) {
+	case IOPFMAP_EDU_DONE:
+		return "DONE";
+	case IOPFMAP_EDU_INVALID:
+		return "INVALID";
+	case IOPFMAP_EDU_NO_PROGRESS:
+		return "NO_PROGRESS";
+	case IOPFMAP_EDU_DETACHED:
+		return "DETACHED";
+	}
+	return "?";
+}
+
+/* One edu DMA of @len bytes between @iova and buffer offset 0. */
+static struct iopfmap_edu_dma edu_dma(struct __test_metadata *_metadata,
+				      int efd, const char *dev, __u32 flags,
+				      __u64 iova, __u32 len)
+{
+	struct iopfmap_edu_dma d = {
+		.flags = flags,
+		.length = len,
+		.iova = iova,
+	};
+	int ret;
+
+	snprintf(d.name, sizeof(d.name), "%s", dev);
+	ret = _test_ioctl(efd, IOPFMAP_EDU_DMA, &d);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_DMA %s %s %#llx+%#x: %s", dev,
+				 flags & IOPFMAP_EDU_TO_RAM ? "to" : "from",
+				 (unsigned long long)iova, len,
+				 strerror(-ret));
+	return d;
+}
+
+/* One edu DMA that must run. */
+static struct iopfmap_edu_dma edu_dma_done(struct __test_metadata *_metadata,
+					   int efd, const char *dev,
+					   __u32 flags, __u64 iova, __u32 len)
+{
+	struct iopfmap_edu_dma d = edu_dma(_metadata, efd, dev, flags, iova,
+					   len);
+
+	ASSERT_EQ((__u32)IOPFMAP_EDU_DONE, d.out_status)
+		TH_LOG("EDU_DMA %s %s %#llx+%#x: %s after %u page requests",
+		       dev, flags & IOPFMAP_EDU_TO_RAM ? "to" : "from",
+		       (unsigned long long)iova, len,
+		       edu_status_name(d.out_status), d.out_faults);
+	return d;
+}
+
+/*
+ * @dev reads @len bytes at @iova: into its buffer, then out to the
+ * staging page STG_DST, which the CPU copies to @out. Returns the page
+ * requests of the DMA on @iova.
+ */
+static __u32 dev_read(struct __test_metadata *_metadata, struct dev_state *s,
+		      const char *dev, __u64 iova, void *out, size_t len)
+{
+	char *dst = s->stg + STG_DST * psz;
+	struct iopfmap_edu_dma d1, d2;
+
+	memset(dst, 0xee, len);	/* stale staging data must not pass */
+	d1 = edu_dma_done(_metadata, s->efd, dev, 0, iova, len);
+	d2 = edu_dma_done(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM,
+			  IOVA_STG + STG_DST * psz, len);
+	memcpy(out, dst, len);
+	s->stg_faults = d2.out_faults;
+	s->dma_faults += d1.out_faults + d2.out_faults;
+	return d1.out_faults;
+}
+
+/*
+ * @dev writes @len bytes of @data at @iova: the CPU puts them in the
+ * staging page STG_SRC, the device moves them into its buffer and out to
+ * @iova. Returns the page requests of the DMA on @iova.
+ */
+static __u32 dev_write(struct __test_metadata *_metadata, struct dev_state *s,
+		       const char *dev, __u64 iova, const void *data,
+		       size_t len)
+{
+	struct iopfmap_edu_dma d1, d2;
+
+	memcpy(s->stg + STG_SRC * psz, data, len);
+	d1 = edu_dma_done(_metadata, s->efd, dev, 0,
+			  IOVA_STG + STG_SRC * psz, len);
+	d2 = edu_dma_done(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM, iova,
+			  len);
+	s->stg_faults = d1.out_faults;
+	s->dma_faults += d1.out_faults + d2.out_faults;
+	return d2.out_faults;
+}
+
+/* ---- helpers: the context -------------------------------------------- */
+
+static struct iopfmap_device_attach attach(struct __test_metadata *_metadata,
+					   int fd, const char *dev,
+					   __u32 flags)
+{
+	struct iopfmap_device_attach a;
+	int ret = _test_attach(fd, dev, flags, &a);
+
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH %s flags %#x: %s", dev, flags,
+				 strerror(-ret));
+	ASSERT_NE(0U, a.out_dev_id);
+	return a;
+}
+
+static void map(struct __test_metadata *_metadata, int fd, __u64 iova,
+		void *va, size_t len, __u32 flags)
+{
+	int ret = _test_map(fd, iova, va, len, flags, 0);
+
+	ASSERT_EQ(0, ret) TH_LOG("MAP %#llx -> %p len %#zx flags %#x: %s",
+				 (unsigned long long)iova, va, len, flags,
+				 strerror(-ret));
+}
+
+/* The staging range and the target range, map-on-fault (or @extra). */
+static void map_both(struct __test_metadata *_metadata, struct dev_state *s,
+		     __u32 extra)
+{
+	map(_metadata, s->fd, IOVA_STG, s->stg, STG_PAGES * psz, RW | extra);
+	map(_metadata, s->fd, IOVA_TGT, s->tgt, TGT_PAGES * psz, RW | extra);
+}
+
+/*
+ * Pages of [iova, iova + len) that the ranges' bitmaps hold; checks that
+ * the IO page table (the devices' domains) holds the same ones.
+ */
+static long mapped_in(struct __test_metadata *_metadata, int fd, __u64 iova,
+		      __u64 len)
+{
+	long mapped = -1, diff;
+
+	diff = iopfmap_bitmap_vs_iopt(fd, iova, len, &mapped);
+	ASSERT_LE(0, diff) TH_LOG("QUERY_MAPPED %#llx+%#llx: %s",
+				  (unsigned long long)iova,
+				  (unsigned long long)len, strerror(-diff));
+	EXPECT_EQ(0, diff)
+		TH_LOG("%ld pages of %#llx+%#llx differ between the bitmap and the domain",
+		       diff, (unsigned long long)iova, (unsigned long long)len);
+	return mapped;
+}
+
+/* Every page request was answered exactly one way. */
+static void expect_answered(struct __test_metadata *_metadata, int fd)
+{
+	struct iopfmap_stats st = iopfmap_get_stats(_metadata, fd, ~0ULL);
+
+	EXPECT_EQ(st.out_faults, st.out_faults_handled +
+		  st.out_faults_invalid + st.out_faults_forwarded)
+		TH_LOG("faults %llu: handled %llu invalid %llu forwarded %llu",
+		       (unsigned long long)st.out_faults,
+		       (unsigned long long)st.out_faults_handled,
+		       (unsigned long long)st.out_faults_invalid,
+		       (unsigned long long)st.out_faults_forwarded);
+}
+
+static __u32 iopt_type(struct __test_metadata *_metadata, int fd)
+{
+	struct iopfmap_info info = { .size = sizeof(info) };
+
+	test_cmd_get_info(fd, &info);
+	return info.out_iopt_type;
+}
+
+/* ---- helpers: fault streams ------------------------------------------ */
+
+/* An IOPFMAP_EDU_FAULT over a big span, run by its own thread. */
+struct stream {
+	pthread_t thread;
+	int efd;
+	struct iopfmap_edu_fault f;
+	int ret;
+	int done;
+};
+
+static void *stream_run(void *arg)
+{
+	struct stream *st = arg;
+
+	/* No harness macros here: they longjmp on the main thread's stack. */
+	st->ret = _test_ioctl(st->efd, IOPFMAP_EDU_FAULT, &st->f);
+	__atomic_store_n(&st->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Starts read page requests for every page of [iova, iova + len) on
+ * @dev, and returns once the context @fd counted 32 of them (or the
+ * stream ended first): what follows then races a running stream.
+ */
+static void stream_start(struct __test_metadata *_metadata, struct stream *st,
+			 int efd, const char *dev, int fd, __u64 iova,
+			 __u64 len)
+{
+	const struct timespec tick = { .tv_nsec = 1000 * 1000 };
+	__u64 base = iopfmap_get_stats(_metadata, fd, ~0ULL).out_faults;
+	int i, ret;
+
+	memset(st, 0, sizeof(*st));
+	st->efd = efd;
+	snprintf(st->f.name, sizeof(st->f.name), "%s", dev);
+	st->f.iova = iova;
+	st->f.length = len;
+	ret = pthread_create(&st->thread, NULL, stream_run, st);
+	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
+	for (i = 0; i < 10000; i++) {
+		if (__atomic_load_n(&st->done, __ATOMIC_ACQUIRE) ||
+		    iopfmap_get_stats(_metadata, fd, ~0ULL).out_faults >=
+		    base + 32)
+			return;
+		nanosleep(&tick, NULL);
+	}
+	ASSERT_TRUE(false) TH_LOG("the fault stream raised no page request in 10 s");
+}
+
+/* Waits for the stream's end, which must come within @secs. */
+static void stream_join(struct __test_metadata *_metadata, struct stream *st,
+			int secs)
+{
+	struct timespec deadline;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += secs;
+	ret = pthread_timedjoin_np(st->thread, NULL, &deadline);
+	ASSERT_EQ(0, ret) TH_LOG("the fault stream has not ended %d s later: %s",
+				 secs, strerror(ret));
+	EXPECT_EQ(0, st->ret) TH_LOG("EDU_FAULT: %s", strerror(-st->ret));
+}
+
+/* ---- the fixtures ----------------------------------------------------- */
+
+/*
+ * Brings every edu device back to iopfmap_edu: a test killed by its
+ * timeout never ran the teardown that would have.
+ */
+static void edu_rebind_all(struct __test_metadata *_metadata,
+			   struct dev_state *s)
+{
+	char drv[64];
+	int i, ret;
+
+	for (i = 0; i < s->nedus; i++) {
+		pci_driver(s->edu[i], drv, sizeof(drv));
+		if (!strcmp(drv, EDU_DRIVER) && !pci_overridden(s->edu[i]))
+			continue;
+		TH_LOG("%s was bound to \"%s\": binding it to " EDU_DRIVER,
+		       s->edu[i], drv);
+		ret = pci_rebind(s->edu[i], NULL);
+		ASSERT_EQ(0, ret) TH_LOG("rebinding %s: %s", s->edu[i],
+					 strerror(-ret));
+		pci_driver(s->edu[i], drv, sizeof(drv));
+		ASSERT_STREQ(EDU_DRIVER, drv);
+	}
+}
+
+static void dev_setup(struct __test_metadata *_metadata, struct dev_state *s,
+		      enum mem_kind kind)
+{
+	struct iopfmap_info info = { .size = sizeof(info) };
+	size_t tlen;
+	char why[512];
+	const char *no;
+
+	psz = sysconf(_SC_PAGESIZE);
+	tlen = TGT_PAGES * psz;
+	s->fd = -1;
+	s->efd = -1;
+	s->memfd = -1;
+
+	OPEN_CONTEXT(&s->fd);
+	test_cmd_get_info(s->fd, &info);
+	if (!(info.out_features & IOPFMAP_FEATURE_DEVICE))
+		SKIP(return, "module without device support (features %#llx)",
+		     (unsigned long long)info.out_features);
+	/* iopfmap_edu.ko needs iopfmap's exports: loaded after the check. */
+	no = edu_load(why, sizeof(why));
+	if (no)
+		SKIP(return, "%s", no);
+	s->nedus = iopfmap_find_pci(EDU_VENDOR, EDU_DEVICE, s->edu, MAX_EDUS);
+	if (!s->nedus)
+		SKIP(return, "no edu device (%04x:%04x) in " PCI_DEVICES
+		     ": QEMU needs -device edu", EDU_VENDOR, EDU_DEVICE);
+	edu_rebind_all(_metadata, s);
+	s->efd = open(EDU_NODE, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, s->efd) TH_LOG("open " EDU_NODE ": %s", strerror(errno));
+
+	s->stg = mmap(NULL, STG_PAGES * psz, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, s->stg);
+	if (kind == KIND_MEMFD) {
+		s->memfd = memfd_create("iopfmap_device", MFD_CLOEXEC);
+		ASSERT_LE(0, s->memfd) TH_LOG("memfd_create: %s",
+					      strerror(errno));
+		ASSERT_EQ(0, ftruncate(s->memfd, tlen));
+		s->tgt = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      s->memfd, 0);
+	} else {
+		s->tgt = mmap(NULL, tlen, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	ASSERT_NE(MAP_FAILED, s->tgt);
+	s->big = mmap(NULL, BIG_PAGES * psz, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, s->big);
+	/* Base pages only, so that counters count what the tests expect. */
+	madvise(s->stg, STG_PAGES * psz, MADV_NOHUGEPAGE);
+	madvise(s->tgt, tlen, MADV_NOHUGEPAGE);
+	madvise(s->big, BIG_PAGES * psz, MADV_NOHUGEPAGE);
+}
+
+static void dev_teardown(struct __test_metadata *_metadata,
+			 struct dev_state *s)
+{
+	char drv[64];
+	int ret;
+
+	if (s->fd >= 0) {
+		expect_answered(_metadata, s->fd);
+		close(s->fd);
+	}
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->stg && s->stg != MAP_FAILED)
+		munmap(s->stg, STG_PAGES * psz);
+	if (s->tgt && s->tgt != MAP_FAILED)
+		munmap(s->tgt, TGT_PAGES * psz);
+	if (s->big && s->big != MAP_FAILED)
+		munmap(s->big, BIG_PAGES * psz);
+	if (s->memfd >= 0)
+		close(s->memfd);
+	if (s->kdma[0]) {
+		ret = pci_rebind(s->kdma, NULL);
+		EXPECT_EQ(0, ret) TH_LOG("binding %s back: %s", s->kdma,
+					 strerror(-ret));
+		pci_driver(s->kdma, drv, sizeof(drv));
+		EXPECT_STREQ(EDU_DRIVER, drv);
+	}
+}
+
+/* Control plane and single-kind data tests: anonymous target memory. */
+FIXTURE(device)
+{
+	struct dev_state s;
+};
+
+FIXTURE_SETUP(device)
+{
+	dev_setup(_metadata, &self->s, KIND_ANON);
+}
+
+FIXTURE_TEARDOWN(device)
+{
+	dev_teardown(_metadata, &self->s);
+}
+
+/* The on-demand data path, on each kind of target memory. */
+FIXTURE(device_dma)
+{
+	struct dev_state s;
+};
+
+FIXTURE_VARIANT(device_dma)
+{
+	enum mem_kind kind;
+};
+
+FIXTURE_VARIANT_ADD(device_dma, anon) { .kind = KIND_ANON };
+FIXTURE_VARIANT_ADD(device_dma, memfd) { .kind = KIND_MEMFD };
+
+FIXTURE_SETUP(device_dma)
+{
+	dev_setup(_metadata, &self->s, variant->kind);
+}
+
+FIXTURE_TEARDOWN(device_dma)
+{
+	dev_teardown(_metadata, &self->s);
+}
+
+/* ---- attach ------------------------------------------------------------ */
+
+TEST_F(device, attach)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_info info = { .size = sizeof(info) };
+	struct iopfmap_device_attach a;
+	const char *dev = s->edu[0];
+
+	/* No device yet: no IO page table, nothing to map into. */
+	test_cmd_get_info(s->fd, &info);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info.out_iopt_type);
+	EXPECT_EQ(-ENODEV, _test_map(s->fd, IOVA_TGT, s->tgt, psz, RW, 0));
+
+	a = attach(_metadata, s->fd, dev, 0);
+	EXPECT_STREQ(dev, a.name);
+	EXPECT_EQ(0U, a.out_flags & IOPFMAP_DEVICE_HW_IOPF)
+		TH_LOG("edu has no PRI: out_flags %#x", a.out_flags);
+	EXPECT_EQ(0U, a.out_flags & ~(__u32)IOPFMAP_DEVICE_HW_IOPF);
+	EXPECT_EQ((__u64)psz, a.out_pgsize_bitmap & psz)
+		TH_LOG("pgsize_bitmap %#llx", (unsigned long long)a.out_pgsize_bitmap);
+	EXPECT_EQ(0ULL, a.out_pgsize_bitmap & (psz - 1));
+	/* Everything edu can address. */
+	EXPECT_EQ(0ULL, a.out_iova_start);
+	EXPECT_LE(SZ_256M - 1, a.out_iova_last);
+
+	/* The context's IO page table is now that domain. */
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	test_cmd_get_info(s->fd, &info);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_DOMAIN, info.out_iopt_type);
+	EXPECT_EQ(a.out_iova_start, info.out_iova_start);
+	EXPECT_EQ(a.out_iova_last, info.out_iova_last);
+	EXPECT_EQ((__u64)psz, info.out_pgsize_bitmap & psz);
+	EXPECT_EQ(0ULL, info.out_pgsize_bitmap & ~a.out_pgsize_bitmap)
+		TH_LOG("context %#llx, domain %#llx",
+		       (unsigned long long)info.out_pgsize_bitmap,
+		       (unsigned long long)a.out_pgsize_bitmap);
+
+	EXPECT_EQ(0, _test_map(s->fd, IOVA_TGT, s->tgt, psz, RW, 0));
+	EXPECT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+}
+
+/*
+ * The features follow the kernel's fault API, and a device without PRI
+ * is refused when I/O page faults are required, without side effects.
+ */
+TEST_F(device, features_require_iopf)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_info info = { .size = sizeof(info) };
+	struct iopfmap_device_attach a;
+	const char *dev = s->edu[0];
+	int ret;
+
+	test_cmd_get_info(s->fd, &info);
+	EXPECT_EQ(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE,
+		  info.out_features &
+		  (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE));
+	if (kernel_has_device_fault_handlers()) {
+		EXPECT_EQ(IOPFMAP_FEATURE_HW_IOPF,
+			  info.out_features & IOPFMAP_FEATURE_HW_IOPF)
+			TH_LOG("before 6.9 iommu_register_device_fault_handler() delivers faults: features %#llx",
+			       (unsigned long long)info.out_features);
+	} else {
+		EXPECT_EQ(0ULL, info.out_features & IOPFMAP_FEATURE_HW_IOPF)
+			TH_LOG("since 6.9 faults reach only domains attached with iommu_attach_group_handle(): features %#llx",
+			       (unsigned long long)info.out_features);
+	}
+
+	ret = _test_attach(s->fd, dev, IOPFMAP_ATTACH_REQUIRE_IOPF, NULL);
+	EXPECT_EQ(-EOPNOTSUPP, ret) TH_LOG("edu has no PRI: %s",
+					   strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+
+	/* The refused attach left the group free. */
+	a = attach(_metadata, s->fd, dev, 0);
+	EXPECT_EQ(0U, a.out_flags & IOPFMAP_DEVICE_HW_IOPF);
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_DOMAIN, iopt_type(_metadata, s->fd));
+}
+
+TEST_F(device, attach_errors)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a = { .size = sizeof(a) };
+	int ret;
+
+	ret = _test_attach(s->fd, "0000:ff:1f.7", 0, NULL);
+	EXPECT_EQ(-ENODEV, ret) TH_LOG("no such device: %s", strerror(-ret));
+	/* A name that fills the field without a NUL. */
+	memset(a.name, '0', sizeof(a.name));
+	ret = _test_cmd_device_attach(s->fd, &a);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("unterminated name: %s", strerror(-ret));
+
+	/* No device has ever been attached: no id is known. */
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, 0));
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, 1));
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, ~0U));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+
+	a = attach(_metadata, s->fd, s->edu[0], 0);
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, a.out_dev_id + 1));
+	EXPECT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, a.out_dev_id));
+}
+
+/* One owner at a time: this context, then another one once it lets go. */
+TEST_F(device, attach_busy)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	char want[XFER], got[XFER];
+	int fd2, ret;
+
+	OPEN_CONTEXT(&fd2);
+	a = attach(_metadata, s->fd, dev, 0);
+	ret = _test_attach(s->fd, dev, 0, NULL);
+	EXPECT_EQ(-EBUSY, ret) TH_LOG("same device twice: %s", strerror(-ret));
+	ret = _test_attach(fd2, dev, 0, NULL);
+	EXPECT_EQ(-EBUSY, ret) TH_LOG("owned by another context: %s",
+				      strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, fd2));
+
+	ASSERT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+	a = attach(_metadata, fd2, dev, 0);
+
+	/* Its DMA now translates through the second context's ranges. */
+	map(_metadata, fd2, IOVA_STG, s->stg, STG_PAGES * psz, RW);
+	fill(want, sizeof(want), 'b');
+	memcpy(s->stg + STG_SRC * psz, want, sizeof(want));
+	dev_read(_metadata, s, dev, IOVA_STG + STG_SRC * psz, got,
+		 sizeof(got));
+	same(_metadata, "DMA in the second context", got, want, sizeof(want));
+	expect_answered(_metadata, fd2);
+	close(fd2);
+}
+
+TEST_F(device, attach_sim_context)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	int ret;
+
+	if (!iopfmap_sim_available(s->fd))
+		SKIP(return, "no simulated device: load iopfmap with sim=1");
+	test_cmd(sim_create, s->fd, &sc);
+	ret = _test_attach(s->fd, s->edu[0], 0, NULL);
+	EXPECT_EQ(-EEXIST, ret) TH_LOG("context with a simulated device: %s",
+				       strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_SIM, iopt_type(_metadata, s->fd));
+}
+
+/* A kernel driver that uses the DMA API owns the group. */
+TEST_F(device, attach_kernel_driver)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	char drv[64];
+	int ret;
+
+	if (access("/sys/bus/pci/drivers/" EDU_KDMA, F_OK))
+		SKIP(return, "no " EDU_KDMA " driver: iopfmap_edu.ko is too old");
+	/* From here on the teardown binds it back, whatever happens. */
+	snprintf(s->kdma, sizeof(s->kdma), "%s", dev);
+	ret = pci_rebind(dev, EDU_KDMA);
+	ASSERT_EQ(0, ret) TH_LOG("binding %s to " EDU_KDMA ": %s", dev,
+				 strerror(-ret));
+	pci_driver(dev, drv, sizeof(drv));
+	ASSERT_STREQ(EDU_KDMA, drv);
+
+	ret = _test_attach(s->fd, dev, 0, NULL);
+	EXPECT_EQ(-EBUSY, ret) TH_LOG("%s bound to " EDU_KDMA ": %s", dev,
+				      strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+}
+
+/* The group's MSI window is a hole in the IOVA space, exactly. */
+TEST_F(device, reserved_msi_window)
+{
+	struct dev_state *s = &self->s;
+	struct resv_region r[16];
+	struct iopfmap_device_attach a;
+	__u64 start = 0, last = 0;
+	bool above_free = true;
+	int i, n;
+
+	n = group_reserved(s->edu[0], r, 16);
+	ASSERT_LE(0, n) TH_LOG("reserved_regions of %s: %s", s->edu[0],
+			       strerror(-n));
+	for (i = 0; i < n; i++)
+		if (!strcmp(r[i].type, "msi")) {
+			start = r[i].start;
+			last = r[i].last;
+		}
+	if (!last)
+		SKIP(return, "%s's IOMMU group lists no msi region",
+		     s->edu[0]);
+	for (i = 0; i < n; i++)
+		if (r[i].start <= last + 1 && last + psz <= r[i].last)
+			above_free = false;
+
+	a = attach(_metadata, s->fd, s->edu[0], 0);
+	ASSERT_LE(last, a.out_iova_last) TH_LOG("MSI window outside the aperture");
+	EXPECT_EQ(-EADDRINUSE, _test_map(s->fd, start, s->tgt, psz, RW, 0));
+	EXPECT_EQ(-EADDRINUSE, _test_map(s->fd, last + 1 - psz, s->tgt, psz,
+					 RW, 0));
+	/* Spans that only cut into it, at either end. */
+	EXPECT_EQ(-EADDRINUSE, _test_map(s->fd, start - psz, s->tgt, 2 * psz,
+					 RW, 0));
+	EXPECT_EQ(-EADDRINUSE, _test_map(s->fd, last + 1 - psz, s->tgt,
+					 2 * psz, RW, 0));
+	/* One that covers it whole (s->big is larger than the window). */
+	ASSERT_LE(last + 1 - start + 2 * psz, BIG_PAGES * psz);
+	EXPECT_EQ(-EADDRINUSE, _test_map(s->fd, start - psz, s->big,
+					 last + 1 - start + 2 * psz, RW, 0));
+
+	EXPECT_EQ(0, _test_map(s->fd, start - psz, s->tgt, psz, RW, 0))
+		TH_LOG("the page below the window %#llx",
+		       (unsigned long long)start);
+	if (above_free) {
+		EXPECT_EQ(0, _test_map(s->fd, last + 1, s->tgt, psz, RW, 0))
+			TH_LOG("the page above the window %#llx",
+			       (unsigned long long)last);
+	}
+}
+
+/* ---- the data path ---------------------------------------------------- */
+
+/*
+ * The device reads what the CPU wrote and the CPU reads what the device
+ * wrote; pages enter the domain on the first DMA only.
+ */
+TEST_F(device_dma, fault_in_both_directions)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	size_t half = psz / 2;
+	char want[XFER], got[XFER];
+	struct iopfmap_stats st0, st1;
+	__u32 f;
+
+	attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+
+	/* Device reads across pages 0 and 1, which the CPU filled. */
+	fill(s->tgt, 2 * psz, 'A');
+	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	EXPECT_EQ(2U, f) TH_LOG("one page request per page");
+	same(_metadata, "device read of CPU data", got, s->tgt + half, XFER);
+	/* Mapped now: no request, and the CPU's new data is seen. */
+	fill(s->tgt, 2 * psz, 'B');
+	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	EXPECT_EQ(0U, f);
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "device read again", got, s->tgt + half, XFER);
+
+	/* Device writes across pages 2 and 3, which the CPU never touched. */
+	fill(want, XFER, 'C');
+	f = dev_write(_metadata, s, dev, IOVA_TGT + 2 * psz + half, want,
+		      XFER);
+	EXPECT_EQ(2U, f) TH_LOG("one page request per page");
+	same(_metadata, "CPU read of device data", s->tgt + 2 * psz + half,
+	     want, XFER);
+	all_zero(_metadata, "bytes before the device write", s->tgt + 2 * psz,
+		 half);
+	fill(want, XFER, 'D');
+	f = dev_write(_metadata, s, dev, IOVA_TGT + 2 * psz + half, want,
+		      XFER);
+	EXPECT_EQ(0U, f);
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "CPU read of device data again",
+	     s->tgt + 2 * psz + half, want, XFER);
+
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + s->dma_faults, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_handled + s->dma_faults,
+		  st1.out_faults_handled);
+	EXPECT_EQ(st0.out_faults_invalid, st1.out_faults_invalid);
+	EXPECT_LE(st0.out_pages_mapped + 6, st1.out_pages_mapped);
+	EXPECT_EQ(0ULL, st1.out_pages_pinned);
+	/* Pages 0-3 and the two staging pages, as the domain has them. */
+	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	EXPECT_EQ(2, mapped_in(_metadata, s->fd, IOVA_STG, STG_PAGES * psz));
+}
+
+/* PIN ranges on a real domain: everything mapped up front, no fault. */
+TEST_F(device, pin_range)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	size_t half = psz / 2;
+	char want[XFER], got[XFER];
+	struct iopfmap_stats st0, st1;
+	__u32 f;
+
+	attach(_metadata, s->fd, dev, 0);
+	fill(s->tgt, TGT_PAGES * psz, 'P');
+	map_both(_metadata, s, IOPFMAP_MAP_PIN);
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ((__u64)(STG_PAGES + TGT_PAGES), st0.out_pages_pinned);
+	EXPECT_EQ(TGT_PAGES, mapped_in(_metadata, s->fd, IOVA_TGT,
+				       TGT_PAGES * psz));
+	EXPECT_EQ(STG_PAGES, mapped_in(_metadata, s->fd, IOVA_STG,
+				       STG_PAGES * psz));
+
+	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	EXPECT_EQ(0U, f);
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "device read of pinned pages", got, s->tgt + half,
+	     XFER);
+	fill(want, XFER, 'Q');
+	f = dev_write(_metadata, s, dev, IOVA_TGT + 4 * psz + half, want,
+		      XFER);
+	EXPECT_EQ(0U, f);
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "CPU read of device data in pinned pages",
+	     s->tgt + 4 * psz + half, want, XFER);
+
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults, st1.out_faults);
+	EXPECT_EQ(st0.out_pages_pinned, st1.out_pages_pinned);
+}
+
+/*
+ * A page the CPU maps read-only: a device write gets INVALID and no DMA
+ * runs; a device read works.
+ */
+TEST_F(device, write_to_readonly_page)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	size_t half = psz / 2;
+	char *before = malloc(TGT_PAGES * psz);
+	char got[XFER];
+	struct iopfmap_stats st0, st1;
+	struct iopfmap_edu_dma d;
+
+	ASSERT_NE(NULL, before);
+	attach(_metadata, s->fd, dev, 0);
+	fill(s->tgt, TGT_PAGES * psz, 'R');
+	memcpy(before, s->tgt, TGT_PAGES * psz);
+	ASSERT_EQ(0, mprotect(s->tgt, TGT_PAGES * psz, PROT_READ));
+	map_both(_metadata, s, 0);
+
+	/* edu's buffer gets other data, then the device tries to write it. */
+	fill(s->stg + STG_SRC * psz, XFER, 'W');
+	edu_dma_done(_metadata, s->efd, dev, 0, IOVA_STG + STG_SRC * psz,
+		     XFER);
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	d = edu_dma(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM,
+		    IOVA_TGT + half, XFER);
+	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, d.out_status)
+		TH_LOG("device write to a read-only page: %s",
+		       edu_status_name(d.out_status));
+	EXPECT_LE(1U, d.out_faults);
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_LE(st0.out_faults_invalid + 1, st1.out_faults_invalid);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	same(_metadata, "read-only memory after the device write", s->tgt,
+	     before, TGT_PAGES * psz);
+
+	/* The positive control: reading the same pages is allowed. */
+	dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	same(_metadata, "device read of read-only memory", got, before + half,
+	     XFER);
+	EXPECT_EQ(2, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	free(before);
+}
+
+/* ---- several devices ---------------------------------------------------- */
+
+TEST_F(device, two_devices)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a0, a1;
+	size_t half = psz / 2;
+	char want[XFER];
+
+	if (s->nedus < 2)
+		SKIP(return, "one edu device: QEMU needs -device edu twice");
+	a0 = attach(_metadata, s->fd, s->edu[0], 0);
+	a1 = attach(_metadata, s->fd, s->edu[1], 0);
+	EXPECT_NE(a0.out_dev_id, a1.out_dev_id);
+	map_both(_metadata, s, 0);
+
+	fill(want, XFER, 'x');
+	dev_write(_metadata, s, s->edu[0], IOVA_TGT + half, want, XFER);
+	same(_metadata, "CPU read of the first device's data",
+	     s->tgt + half, want, XFER);
+	fill(want, XFER, 'y');
+	dev_write(_metadata, s, s->edu[1], IOVA_TGT + 2 * psz + half, want,
+		  XFER);
+	same(_metadata, "CPU read of the second device's data",
+	     s->tgt + 2 * psz + half, want, XFER);
+	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+}
+
+/*
+ * A device with a domain of its own gets what the context maps already:
+ * it repeats the first device's accesses without a page request. It keeps
+ * working when the first device leaves.
+ */
+TEST_F(device, own_domain_replay)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a0, a1;
+	const char *e0 = s->edu[0], *e1 = s->edu[1];
+	size_t half = psz / 2;
+	char want[XFER], got[XFER];
+	struct iopfmap_edu_dma d;
+	__u32 f;
+
+	if (s->nedus < 2)
+		SKIP(return, "one edu device: QEMU needs -device edu twice");
+	a0 = attach(_metadata, s->fd, e0, 0);
+	map_both(_metadata, s, 0);
+	/* e0 reads pages 2-3 and writes pages 0-1. */
+	fill(s->tgt + 2 * psz, 2 * psz, 'r');
+	dev_read(_metadata, s, e0, IOVA_TGT + 2 * psz + half, got, XFER);
+	same(_metadata, "first device's read", got, s->tgt + 2 * psz + half,
+	     XFER);
+	fill(want, XFER, 'w');
+	dev_write(_metadata, s, e0, IOVA_TGT + half, want, XFER);
+	same(_metadata, "first device's write", s->tgt + half, want, XFER);
+
+	a1 = attach(_metadata, s->fd, e1, IOPFMAP_ATTACH_OWN_DOMAIN);
+	EXPECT_NE(a0.out_dev_id, a1.out_dev_id);
+	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+
+	/* The same accesses from e1: all replayed, no page request. */
+	fill(s->tgt + 2 * psz, 2 * psz, 's');
+	f = dev_read(_metadata, s, e1, IOVA_TGT + 2 * psz + half, got, XFER);
+	EXPECT_EQ(0U, f) TH_LOG("pages e0 faulted in are not in e1's domain");
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "second device's read", got, s->tgt + 2 * psz + half,
+	     XFER);
+	fill(want, XFER, 'v');
+	f = dev_write(_metadata, s, e1, IOVA_TGT + half, want, XFER);
+	EXPECT_EQ(0U, f) TH_LOG("pages e0 faulted in are not in e1's domain");
+	EXPECT_EQ(0U, s->stg_faults);
+	same(_metadata, "second device's write", s->tgt + half, want, XFER);
+
+	/* e0 leaves; its domain goes, e1's stays. */
+	ASSERT_EQ(0, _test_detach(s->fd, a0.out_dev_id));
+	d = edu_dma(_metadata, s->efd, e0, 0, IOVA_TGT, 16);
+	EXPECT_EQ((__u32)IOPFMAP_EDU_DETACHED, d.out_status)
+		TH_LOG("detached e0's DMA: %s", edu_status_name(d.out_status));
+	fill(s->tgt + 2 * psz, 2 * psz, 't');
+	f = dev_read(_metadata, s, e1, IOVA_TGT + 2 * psz + half, got, XFER);
+	EXPECT_EQ(0U, f);
+	same(_metadata, "second device's read after the first left", got,
+	     s->tgt + 2 * psz + half, XFER);
+	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+}
+
+/* ---- detach and close against running faults ----------------------------- */
+
+static void expect_stream_end(struct __test_metadata *_metadata,
+			      const struct stream *st, __u32 npages)
+{
+	__u32 status = st->f.out_status;
+
+	EXPECT_TRUE(status == IOPFMAP_EDU_DETACHED ||
+		    status == IOPFMAP_EDU_INVALID ||
+		    status == IOPFMAP_EDU_DONE)
+		TH_LOG("the stream ended %s", edu_status_name(status));
+	EXPECT_GE(npages, st->f.out_faults);
+	if (status == IOPFMAP_EDU_DONE) {
+		EXPECT_EQ(npages, st->f.out_faults);
+		TH_LOG("the stream finished before the detach: nothing raced");
+	} else {
+		TH_LOG("the stream ended %s after %u of %u page requests",
+		       edu_status_name(status), st->f.out_faults, npages);
+	}
+}
+
+/* After the device came back: its DMA works and the bitmaps are right. */
+static void expect_reattached_works(struct __test_metadata *_metadata,
+				    struct dev_state *s, const char *dev)
+{
+	char got[XFER];
+
+	fill(s->tgt, psz, 'n');
+	dev_read(_metadata, s, dev, IOVA_TGT, got, XFER);
+	same(_metadata, "DMA after attaching again", got, s->tgt, XFER);
+	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+}
+
+TEST_F_TIMEOUT(device, detach_during_fault_stream, 90)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	struct iopfmap_edu_dma d;
+	struct stream st;
+	int ret;
+
+	a = attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	map(_metadata, s->fd, IOVA_BIG, s->big, BIG_PAGES * psz, RW);
+
+	stream_start(_metadata, &st, s->efd, dev, s->fd, IOVA_BIG,
+		     BIG_PAGES * psz);
+	ret = _test_detach(s->fd, a.out_dev_id);
+	EXPECT_EQ(0, ret) TH_LOG("DETACH during the stream: %s",
+				 strerror(-ret));
+	stream_join(_metadata, &st, 30);
+	expect_stream_end(_metadata, &st, BIG_PAGES);
+	expect_answered(_metadata, s->fd);
+
+	/* Detached: refused before any DMA. */
+	d = edu_dma(_metadata, s->efd, dev, 0, IOVA_TGT, 16);
+	EXPECT_EQ((__u32)IOPFMAP_EDU_DETACHED, d.out_status)
+		TH_LOG("DMA after DETACH: %s", edu_status_name(d.out_status));
+
+	attach(_metadata, s->fd, dev, 0);
+	expect_reattached_works(_metadata, s, dev);
+	/* The detached domain's pages left the bitmaps with it. */
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_BIG, BIG_PAGES * psz));
+}
+
+TEST_F_TIMEOUT(device, close_during_fault_stream, 90)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct stream st;
+	int ret;
+
+	attach(_metadata, s->fd, dev, 0);
+	map(_metadata, s->fd, IOVA_BIG, s->big, BIG_PAGES * psz, RW);
+
+	stream_start(_metadata, &st, s->efd, dev, s->fd, IOVA_BIG,
+		     BIG_PAGES * psz);
+	ret = close(s->fd);
+	s->fd = -1;
+	EXPECT_EQ(0, ret) TH_LOG("close: %s", strerror(errno));
+	stream_join(_metadata, &st, 30);
+	expect_stream_end(_metadata, &st, BIG_PAGES);
+
+	/* The closed context let the device go. */
+	OPEN_CONTEXT(&s->fd);
+	attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	expect_reattached_works(_metadata, s, dev);
+}
+
+/* ---- the kernel's own fault path (per-device handlers, before 6.9) ------ */
+
+static int report(int efd, const char *dev, __u32 flags, __u64 iova,
+		  __u32 grpid, __u32 npages, struct iopfmap_edu_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", dev);
+	r->flags = flags;
+	r->iova = iova;
+	r->grpid = grpid;
+	r->npages = npages;
+	return _test_ioctl(efd, IOPFMAP_EDU_REPORT, r);
+}
+
+/*
+ * Page requests synthesized through iommu_report_device_fault() reach
+ * iopfmap and are answered once per group. No PASID: VT-d would send the
+ * response to the device, and QEMU rejects page responses.
+ */
+TEST_F(device, report_page_requests)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_edu_report r;
+	struct iopfmap_stats st0, st1;
+	struct utsname u;
+	int ret;
+
+	attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+
+	ret = report(s->efd, dev, 0, IOVA_TGT, 1, 1, &r);
+	if (ret == -EOPNOTSUPP && !kernel_has_device_fault_handlers()) {
+		uname(&u);
+		SKIP(return, "kernel %s: faults reach a domain only through iommu_attach_group_handle(), IOMMUFD_INTERNAL; see docs/kernel-apis.md",
+		     u.release);
+	}
+	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT: %s", strerror(-ret));
+	EXPECT_EQ(0, r.out_report_ret) TH_LOG("iommu_report_device_fault: %s",
+					      strerror(-r.out_report_ret));
+	EXPECT_EQ(0U, r.out_pending) TH_LOG("the request was not answered");
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 1, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_handled + 1, st1.out_faults_handled);
+	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, psz));
+
+	/* A group of four write requests, one answer. */
+	st0 = st1;
+	ret = report(s->efd, dev, IOPFMAP_EDU_REPORT_WRITE, IOVA_TGT + 2 * psz,
+		     2, 4, &r);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT group: %s", strerror(-ret));
+	EXPECT_EQ(0, r.out_report_ret);
+	EXPECT_EQ(0U, r.out_pending) TH_LOG("the group was not answered");
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 4, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_handled + 4, st1.out_faults_handled);
+	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT + 2 * psz, 4 * psz));
+	EXPECT_EQ(5, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+
+	/* Outside every range: answered, INVALID. */
+	st0 = st1;
+	ret = report(s->efd, dev, 0, IOVA_NONE, 3, 1, &r);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT outside the ranges: %s",
+				 strerror(-ret));
+	EXPECT_EQ(0, r.out_report_ret);
+	EXPECT_EQ(0U, r.out_pending) TH_LOG("the request was not answered");
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 1, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_invalid + 1, st1.out_faults_invalid);
+	EXPECT_EQ(st0.out_faults_handled, st1.out_faults_handled);
+}
+
+TEST_HARNESS_MAIN
