@@ -955,6 +955,7 @@ TEST_F(device_dma, fault_in_both_directions)
 TEST_F(device, pin_range)
 {
 	struct dev_state *s = &self->s;
+	struct iopfmap_edu_fault req = { 0 };
 	const char *dev = s->edu[0];
 	size_t half = psz / 2;
 	char want[XFER], got[XFER];
@@ -987,6 +988,20 @@ TEST_F(device, pin_range)
 	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 	EXPECT_EQ(st0.out_faults, st1.out_faults);
 	EXPECT_EQ(st0.out_pages_pinned, st1.out_pages_pinned);
+
+	/* A page request on a pinned range means a confused device. */
+	req.iova = IOVA_TGT;
+	req.length = psz;
+	strcpy(req.name, dev);
+	ASSERT_EQ(0, _test_ioctl(s->efd, IOPFMAP_EDU_FAULT, &req));
+	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, req.out_status)
+		TH_LOG("page request on a PIN range: %s",
+		       edu_status_name(req.out_status));
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 1, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_invalid + 1, st1.out_faults_invalid);
+	EXPECT_EQ(TGT_PAGES, mapped_in(_metadata, s->fd, IOVA_TGT,
+				       TGT_PAGES * psz));
 }
 
 /*
