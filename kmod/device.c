@@ -30,6 +30,7 @@
 #include "compat.h"
 #include "iopfmap_driver.h"
 #include "iopfmap_private.h"
+#include "iopfmap_trace.h"
 
 struct iopfmap_domain {
 	struct iommu_domain *domain;
@@ -503,16 +504,21 @@ static void iopfmap_fault_group_work(struct work_struct *work)
 	struct iopfmap_device *idev = group->idev;
 	struct iopfmap_queued_fault *qf, *tmp;
 	u32 resp = IOPFMAP_PAGE_RESP_SUCCESS;
+	u32 nr_faults = 1;
 
 	/* As the IOMMU core does: the first failure fails the group. */
 	list_for_each_entry_safe(qf, tmp, &group->faults, node) {
 		if (resp == IOPFMAP_PAGE_RESP_SUCCESS)
 			resp = iopfmap_handle_fault(idev->ctx, &qf->fault);
+		nr_faults++;
 		kfree(qf);
 	}
 	if (resp == IOPFMAP_PAGE_RESP_SUCCESS)
 		resp = iopfmap_handle_fault(idev->ctx, &group->last);
 
+	trace_iopfmap_respond(idev->ctx->id, idev->pdev,
+			      !group->waiter, group->last.grpid,
+			      group->last.pasid, resp, nr_faults);
 	if (group->waiter) {
 		group->waiter->response = resp;
 		complete(&group->waiter->done);

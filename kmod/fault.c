@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 
 #include "iopfmap_private.h"
+#include "iopfmap_trace.h"
 
 /*
  * How long one fault may keep retrying against a storm of invalidations
@@ -183,8 +184,13 @@ u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	struct iopfmap_range *range;
 	u32 resp = IOPFMAP_PAGE_RESP_INVALID;
 	enum iopfmap_stat outcome;
+	u64 start = 0;
 	int ret;
 
+	trace_iopfmap_fault(ctx->id, fault->iova, fault->flags, fault->pasid,
+			    fault->grpid);
+	if (trace_iopfmap_fault_done_enabled())
+		start = ktime_get_ns();
 	down_read(&ctx->ranges_rwsem);
 	node = interval_tree_iter_first(&ctx->ranges, fault->iova, fault->iova);
 	if (!node) {
@@ -223,5 +229,7 @@ out_count:
 	iopfmap_stat_add(range, outcome, 1);
 out_unlock:
 	up_read(&ctx->ranges_rwsem);
+	trace_iopfmap_fault_done(ctx->id, fault->iova, resp,
+				 start ? ktime_get_ns() - start : 0);
 	return resp;
 }

@@ -188,6 +188,7 @@ struct iopfmap_sim;
 struct iopfmap_domains;
 
 struct iopfmap_ctx {
+	u32 id;				/* for tracing and netlink; never 0 */
 	struct mutex lock;		/* see "Locks" above */
 	struct rw_semaphore ranges_rwsem;
 	struct rb_root_cached ranges;	/* of iopfmap_range, by IOVA */

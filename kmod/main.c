@@ -11,6 +11,7 @@
 
 #include <linux/compat.h>
 #include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -53,13 +54,23 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 
+/* Context ids, as tracepoints and tools show them. */
+static DEFINE_IDA(iopfmap_ctx_ida);
+
 static int iopfmap_fops_open(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx;
+	int id;
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
+	id = ida_alloc_min(&iopfmap_ctx_ida, 1, GFP_KERNEL);
+	if (id < 0) {
+		kfree(ctx);
+		return id;
+	}
+	ctx->id = id;
 	mutex_init(&ctx->lock);
 	iopfmap_ctx_init_ranges(ctx);
 	iopfmap_ctx_init_devices(ctx);
@@ -77,6 +88,7 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 	iopfmap_sim_destroy(ctx);
 	iopfmap_ctx_free_domains(ctx);
 	mutex_destroy(&ctx->lock);
+	ida_free(&iopfmap_ctx_ida, ctx->id);
 	kfree(ctx);
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "compat.h"
 #include "iopfmap_private.h"
+#include "iopfmap_trace.h"
 
 void iopfmap_ctx_stat_add(struct iopfmap_ctx *ctx, enum iopfmap_stat stat,
 			  s64 n)
@@ -162,6 +163,7 @@ static unsigned long iopfmap_range_unmap(struct iopfmap_range *range,
 		iopfmap_range_dirty(range, start, end);
 
 		done = ops->unmap(range->iopt, iova, size, gather);
+		trace_iopfmap_unmap(range->ctx->id, iova, size, done, 0);
 		if (WARN_ONCE(!done, "iopfmap: %#lx in bitmap, not mapped\n",
 			      iova))
 			done = PAGE_SIZE;
@@ -258,6 +260,8 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 		ret = ops->map(range->iopt, iova, PFN_PHYS(pfn),
 			       n << PAGE_SHIFT, prot,
 			       GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		trace_iopfmap_map(range->ctx->id, iova, n << PAGE_SHIFT,
+				  ret ? 0 : n << PAGE_SHIFT, prot);
 		if (ret)
 			break;
 		bitmap_set(range->iopf_mapped, index, n);
@@ -314,7 +318,7 @@ static bool iopfmap_range_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct iopfmap_range *range =
 		container_of(mni, struct iopfmap_range, notifier);
-	unsigned long start, end;
+	unsigned long start, end, first, last, unmapped = 0;
 
 	if (mmu_notifier_range_blockable(nrange))
 		mutex_lock(&range->lock);
@@ -327,14 +331,17 @@ static bool iopfmap_range_invalidate(struct mmu_interval_notifier *mni,
 		start = max(nrange->start, range->uaddr);
 		end = min(nrange->end, range->uaddr +
 			  (range->npages << PAGE_SHIFT));
-		if (start < end &&
-		    iopfmap_range_unmap_sync(range, (start - range->uaddr) >>
-					     PAGE_SHIFT, (end - 1 -
-					     range->uaddr) >> PAGE_SHIFT))
+		first = (start - range->uaddr) >> PAGE_SHIFT;
+		last = (end - 1 - range->uaddr) >> PAGE_SHIFT;
+		if (start < end)
+			unmapped = iopfmap_range_unmap_sync(range, first, last);
+		if (unmapped)
 			iopfmap_stat_add(range,
 					 IOPFMAP_STAT_INVALIDATIONS_HANDLED, 1);
 	}
 	mutex_unlock(&range->lock);
+	trace_iopfmap_invalidate(range->ctx->id, nrange->start, nrange->end,
+				 nrange->event, unmapped);
 	return true;
 }
 

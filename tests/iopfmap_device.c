@@ -23,8 +23,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-#include "iopfmap_utils.h"
-#include "iopfmap_edu.h"
+#include "iopfmap_edu_utils.h"
 
 /*
  * The harness's TEST_F() wrapper assigns its local "child" between its
@@ -33,10 +32,6 @@
  */
 #pragma GCC diagnostic ignored "-Wclobbered"
 
-#define EDU_VENDOR	0x1234
-#define EDU_DEVICE	0x11e8
-#define EDU_NODE	"/dev/iopfmap_edu"
-#define EDU_DRIVER	"iopfmap_edu"
 /* Binds only through driver_override; owns the device's DMA (DMA API). */
 #define EDU_KDMA	"iopfmap_edu_kdma"
 #define PCI_DEVICES	"/sys/bus/pci/devices/"
@@ -82,53 +77,6 @@ struct dev_state {
 	__u32 stg_faults;
 	char kdma[IOPFMAP_DEVICE_NAME_MAX];
 };
-
-/* ---- helpers: content ----------------------------------------------- */
-
-/*
- * Pattern @seed: a hash of each byte's offset and the seed, so that data
- * from another offset, another page or an older fill never matches.
- */
-static void fill(void *p, size_t len, unsigned int seed)
-{
-	unsigned char *b = p;
-	__u64 x;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x = (i + 1) * 0x9E3779B97F4A7C15ULL ^
-		    (seed + 1) * 0xC2B2AE3D27D4EB4FULL;
-		b[i] = (unsigned char)((x ^ (x >> 29)) >> 24);
-	}
-}
-
-static bool same(struct __test_metadata *_metadata, const char *what,
-		 const void *got, const void *want, size_t len)
-{
-	const unsigned char *g = got, *w = want;
-	size_t i;
-
-	for (i = 0; i < len && g[i] == w[i]; i++)
-		;
-	EXPECT_EQ(len, i)
-		TH_LOG("%s: byte %#zx of %#zx is %#04x, want %#04x", what, i,
-		       len, g[i], w[i]);
-	return i == len;
-}
-
-static bool all_zero(struct __test_metadata *_metadata, const char *what,
-		     const void *got, size_t len)
-{
-	const unsigned char *g = got;
-	size_t i;
-
-	for (i = 0; i < len && !g[i]; i++)
-		;
-	EXPECT_EQ(len, i)
-		TH_LOG("%s: byte %#zx of %#zx is %#04x, want 0", what, i, len,
-		       g[i]);
-	return i == len;
-}
 
 /* ---- helpers: sysfs, the edu driver and its devices ------------------ */
 
@@ -202,38 +150,6 @@ static int pci_rebind(const char *dev, const char *driver)
 }
 
 /*
- * Whether this program loaded iopfmap_edu.ko: it then unloads it at exit,
- * so that nothing keeps iopfmap from unloading. Tests run in forked
- * children, hence shared memory.
- */
-static int *edu_loaded_here;
-
-static void __attribute__((constructor)) edu_flag_init(void)
-{
-	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	edu_loaded_here = p == MAP_FAILED ? NULL : p;
-}
-
-static void __attribute__((destructor)) edu_unload(void)
-{
-	if (edu_loaded_here && *edu_loaded_here)
-		syscall(SYS_delete_module, EDU_DRIVER, O_NONBLOCK);
-}
-
-/* Loads iopfmap_edu.ko unless it is there: NULL, or why it cannot. */
-static const char *edu_load(char *why, size_t len)
-{
-	int ret = iopfmap_load_test_module(EDU_DRIVER, "IOPFMAP_EDU_KO",
-					   EDU_NODE, why, len);
-
-	if (ret == 1 && edu_loaded_here)
-		*edu_loaded_here = 1;
-	return ret < 0 ? why : NULL;
-}
-
-/*
  * Before 6.9 the IOMMU core delivers I/O page faults to a per-device
  * handler, which iopfmap registers (IOPFMAP_FEATURE_HW_IOPF); later
  * kernels deliver them only to domains attached through an interface
@@ -280,58 +196,6 @@ static int group_reserved(const char *dev, struct resv_region *r, int max)
 
 /* ---- helpers: DMA ---------------------------------------------------- */
 
-static const char *edu_status_name(__u32 status)
-{
-	switch (status) {
-	case IOPFMAP_EDU_DONE:
-		return "DONE";
-	case IOPFMAP_EDU_INVALID:
-		return "INVALID";
-	case IOPFMAP_EDU_NO_PROGRESS:
-		return "NO_PROGRESS";
-	case IOPFMAP_EDU_DETACHED:
-		return "DETACHED";
-	}
-	return "?";
-}
-
-/* One edu DMA of @len bytes between @iova and buffer offset 0. */
-static struct iopfmap_edu_dma edu_dma(struct __test_metadata *_metadata,
-				      int efd, const char *dev, __u32 flags,
-				      __u64 iova, __u32 len)
-{
-	struct iopfmap_edu_dma d = {
-		.flags = flags,
-		.length = len,
-		.iova = iova,
-	};
-	int ret;
-
-	snprintf(d.name, sizeof(d.name), "%s", dev);
-	ret = _test_ioctl(efd, IOPFMAP_EDU_DMA, &d);
-	ASSERT_EQ(0, ret) TH_LOG("EDU_DMA %s %s %#llx+%#x: %s", dev,
-				 flags & IOPFMAP_EDU_TO_RAM ? "to" : "from",
-				 (unsigned long long)iova, len,
-				 strerror(-ret));
-	return d;
-}
-
-/* One edu DMA that must run. */
-static struct iopfmap_edu_dma edu_dma_done(struct __test_metadata *_metadata,
-					   int efd, const char *dev,
-					   __u32 flags, __u64 iova, __u32 len)
-{
-	struct iopfmap_edu_dma d = edu_dma(_metadata, efd, dev, flags, iova,
-					   len);
-
-	ASSERT_EQ((__u32)IOPFMAP_EDU_DONE, d.out_status)
-		TH_LOG("EDU_DMA %s %s %#llx+%#x: %s after %u page requests",
-		       dev, flags & IOPFMAP_EDU_TO_RAM ? "to" : "from",
-		       (unsigned long long)iova, len,
-		       edu_status_name(d.out_status), d.out_faults);
-	return d;
-}
-
 /*
  * @dev reads @len bytes at @iova: into its buffer, then out to the
  * staging page STG_DST, which the CPU copies to @out. Returns the page
@@ -344,9 +208,9 @@ static __u32 dev_read(struct __test_metadata *_metadata, struct dev_state *s,
 	struct iopfmap_edu_dma d1, d2;
 
 	memset(dst, 0xee, len);	/* stale staging data must not pass */
-	d1 = edu_dma_done(_metadata, s->efd, dev, 0, iova, len);
+	d1 = edu_dma_done(_metadata, s->efd, dev, 0, iova, len, 0);
 	d2 = edu_dma_done(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM,
-			  IOVA_STG + STG_DST * psz, len);
+			  IOVA_STG + STG_DST * psz, len, 0);
 	memcpy(out, dst, len);
 	s->stg_faults = d2.out_faults;
 	s->dma_faults += d1.out_faults + d2.out_faults;
@@ -366,12 +230,46 @@ static __u32 dev_write(struct __test_metadata *_metadata, struct dev_state *s,
 
 	memcpy(s->stg + STG_SRC * psz, data, len);
 	d1 = edu_dma_done(_metadata, s->efd, dev, 0,
-			  IOVA_STG + STG_SRC * psz, len);
+			  IOVA_STG + STG_SRC * psz, len, 0);
 	d2 = edu_dma_done(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM, iova,
-			  len);
+			  len, 0);
 	s->stg_faults = d1.out_faults;
 	s->dma_faults += d1.out_faults + d2.out_faults;
 	return d2.out_faults;
+}
+
+/*
+ * @dev reads XFER bytes at @off in the target memory, and must get what
+ * the CPU has there (@what names the check). Returns the page requests of
+ * the DMA on the target.
+ */
+static __u32 dev_read_tgt(struct __test_metadata *_metadata,
+			  struct dev_state *s, const char *dev, size_t off,
+			  const char *what)
+{
+	char got[XFER];
+	__u32 f = dev_read(_metadata, s, dev, IOVA_TGT + off, got, XFER);
+
+	same(_metadata, what, got, s->tgt + off, XFER);
+	return f;
+}
+
+/*
+ * @dev writes XFER bytes of pattern @seed at @off in the target memory,
+ * and the CPU must read them there (@what names the check). Returns the
+ * page requests of the DMA on the target.
+ */
+static __u32 dev_write_tgt(struct __test_metadata *_metadata,
+			   struct dev_state *s, const char *dev, size_t off,
+			   unsigned int seed, const char *what)
+{
+	char want[XFER];
+	__u32 f;
+
+	iopfmap_fill(want, XFER, seed);
+	f = dev_write(_metadata, s, dev, IOVA_TGT + off, want, XFER);
+	same(_metadata, what, s->tgt + off, want, XFER);
+	return f;
 }
 
 /* ---- helpers: the context -------------------------------------------- */
@@ -405,25 +303,6 @@ static void map_both(struct __test_metadata *_metadata, struct dev_state *s,
 {
 	map(_metadata, s->fd, IOVA_STG, s->stg, STG_PAGES * psz, RW | extra);
 	map(_metadata, s->fd, IOVA_TGT, s->tgt, TGT_PAGES * psz, RW | extra);
-}
-
-/*
- * Pages of [iova, iova + len) that the ranges' bitmaps hold; checks that
- * the IO page table (the devices' domains) holds the same ones.
- */
-static long mapped_in(struct __test_metadata *_metadata, int fd, __u64 iova,
-		      __u64 len)
-{
-	long mapped = -1, diff;
-
-	diff = iopfmap_bitmap_vs_iopt(fd, iova, len, &mapped);
-	ASSERT_LE(0, diff) TH_LOG("QUERY_MAPPED %#llx+%#llx: %s",
-				  (unsigned long long)iova,
-				  (unsigned long long)len, strerror(-diff));
-	EXPECT_EQ(0, diff)
-		TH_LOG("%ld pages of %#llx+%#llx differ between the bitmap and the domain",
-		       diff, (unsigned long long)iova, (unsigned long long)len);
-	return mapped;
 }
 
 /* Every page request was answered exactly one way. */
@@ -543,10 +422,7 @@ static void edu_rebind_all(struct __test_metadata *_metadata,
 static void dev_setup(struct __test_metadata *_metadata, struct dev_state *s,
 		      enum mem_kind kind)
 {
-	struct iopfmap_info info = { .size = sizeof(info) };
 	size_t tlen;
-	char why[512];
-	const char *no;
 
 	psz = sysconf(_SC_PAGESIZE);
 	tlen = TGT_PAGES * psz;
@@ -555,18 +431,9 @@ static void dev_setup(struct __test_metadata *_metadata, struct dev_state *s,
 	s->memfd = -1;
 
 	OPEN_CONTEXT(&s->fd);
-	test_cmd_get_info(s->fd, &info);
-	if (!(info.out_features & IOPFMAP_FEATURE_DEVICE))
-		SKIP(return, "module without device support (features %#llx)",
-		     (unsigned long long)info.out_features);
-	/* iopfmap_edu.ko needs iopfmap's exports: loaded after the check. */
-	no = edu_load(why, sizeof(why));
-	if (no)
-		SKIP(return, "%s", no);
-	s->nedus = iopfmap_find_pci(EDU_VENDOR, EDU_DEVICE, s->edu, MAX_EDUS);
+	s->nedus = edu_require(_metadata, s->fd, s->edu, MAX_EDUS);
 	if (!s->nedus)
-		SKIP(return, "no edu device (%04x:%04x) in " PCI_DEVICES
-		     ": QEMU needs -device edu", EDU_VENDOR, EDU_DEVICE);
+		return;
 	edu_rebind_all(_metadata, s);
 	s->efd = open(EDU_NODE, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, s->efd) TH_LOG("open " EDU_NODE ": %s", strerror(errno));
@@ -793,7 +660,7 @@ TEST_F(device, attach_busy)
 
 	/* Its DMA now translates through the second context's ranges. */
 	map(_metadata, fd2, IOVA_STG, s->stg, STG_PAGES * psz, RW);
-	fill(want, sizeof(want), 'b');
+	iopfmap_fill(want, sizeof(want), 'b');
 	memcpy(s->stg + STG_SRC * psz, want, sizeof(want));
 	dev_read(_metadata, s, dev, IOVA_STG + STG_SRC * psz, got,
 		 sizeof(got));
@@ -902,7 +769,6 @@ TEST_F(device_dma, fault_in_both_directions)
 	struct dev_state *s = &self->s;
 	const char *dev = s->edu[0];
 	size_t half = psz / 2;
-	char want[XFER], got[XFER];
 	struct iopfmap_stats st0, st1;
 	__u32 f;
 
@@ -911,33 +777,25 @@ TEST_F(device_dma, fault_in_both_directions)
 	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 
 	/* Device reads across pages 0 and 1, which the CPU filled. */
-	fill(s->tgt, 2 * psz, 'A');
-	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	iopfmap_fill(s->tgt, 2 * psz, 'A');
+	f = dev_read_tgt(_metadata, s, dev, half, "device read of CPU data");
 	EXPECT_EQ(2U, f) TH_LOG("one page request per page");
-	same(_metadata, "device read of CPU data", got, s->tgt + half, XFER);
 	/* Mapped now: no request, and the CPU's new data is seen. */
-	fill(s->tgt, 2 * psz, 'B');
-	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	iopfmap_fill(s->tgt, 2 * psz, 'B');
+	f = dev_read_tgt(_metadata, s, dev, half, "device read again");
 	EXPECT_EQ(0U, f);
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "device read again", got, s->tgt + half, XFER);
 
 	/* Device writes across pages 2 and 3, which the CPU never touched. */
-	fill(want, XFER, 'C');
-	f = dev_write(_metadata, s, dev, IOVA_TGT + 2 * psz + half, want,
-		      XFER);
+	f = dev_write_tgt(_metadata, s, dev, 2 * psz + half, 'C',
+			  "CPU read of device data");
 	EXPECT_EQ(2U, f) TH_LOG("one page request per page");
-	same(_metadata, "CPU read of device data", s->tgt + 2 * psz + half,
-	     want, XFER);
 	all_zero(_metadata, "bytes before the device write", s->tgt + 2 * psz,
 		 half);
-	fill(want, XFER, 'D');
-	f = dev_write(_metadata, s, dev, IOVA_TGT + 2 * psz + half, want,
-		      XFER);
+	f = dev_write_tgt(_metadata, s, dev, 2 * psz + half, 'D',
+			  "CPU read of device data again");
 	EXPECT_EQ(0U, f);
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "CPU read of device data again",
-	     s->tgt + 2 * psz + half, want, XFER);
 
 	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 	EXPECT_EQ(st0.out_faults + s->dma_faults, st1.out_faults);
@@ -958,12 +816,11 @@ TEST_F(device, pin_range)
 	struct iopfmap_edu_fault req = { 0 };
 	const char *dev = s->edu[0];
 	size_t half = psz / 2;
-	char want[XFER], got[XFER];
 	struct iopfmap_stats st0, st1;
 	__u32 f;
 
 	attach(_metadata, s->fd, dev, 0);
-	fill(s->tgt, TGT_PAGES * psz, 'P');
+	iopfmap_fill(s->tgt, TGT_PAGES * psz, 'P');
 	map_both(_metadata, s, IOPFMAP_MAP_PIN);
 	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 	EXPECT_EQ((__u64)(STG_PAGES + TGT_PAGES), st0.out_pages_pinned);
@@ -972,18 +829,14 @@ TEST_F(device, pin_range)
 	EXPECT_EQ(STG_PAGES, mapped_in(_metadata, s->fd, IOVA_STG,
 				       STG_PAGES * psz));
 
-	f = dev_read(_metadata, s, dev, IOVA_TGT + half, got, XFER);
+	f = dev_read_tgt(_metadata, s, dev, half,
+			 "device read of pinned pages");
 	EXPECT_EQ(0U, f);
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "device read of pinned pages", got, s->tgt + half,
-	     XFER);
-	fill(want, XFER, 'Q');
-	f = dev_write(_metadata, s, dev, IOVA_TGT + 4 * psz + half, want,
-		      XFER);
+	f = dev_write_tgt(_metadata, s, dev, 4 * psz + half, 'Q',
+			  "CPU read of device data in pinned pages");
 	EXPECT_EQ(0U, f);
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "CPU read of device data in pinned pages",
-	     s->tgt + 4 * psz + half, want, XFER);
 
 	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 	EXPECT_EQ(st0.out_faults, st1.out_faults);
@@ -1020,18 +873,18 @@ TEST_F(device, write_to_readonly_page)
 
 	ASSERT_NE(NULL, before);
 	attach(_metadata, s->fd, dev, 0);
-	fill(s->tgt, TGT_PAGES * psz, 'R');
+	iopfmap_fill(s->tgt, TGT_PAGES * psz, 'R');
 	memcpy(before, s->tgt, TGT_PAGES * psz);
 	ASSERT_EQ(0, mprotect(s->tgt, TGT_PAGES * psz, PROT_READ));
 	map_both(_metadata, s, 0);
 
 	/* edu's buffer gets other data, then the device tries to write it. */
-	fill(s->stg + STG_SRC * psz, XFER, 'W');
+	iopfmap_fill(s->stg + STG_SRC * psz, XFER, 'W');
 	edu_dma_done(_metadata, s->efd, dev, 0, IOVA_STG + STG_SRC * psz,
-		     XFER);
+		     XFER, 0);
 	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
 	d = edu_dma(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM,
-		    IOVA_TGT + half, XFER);
+		    IOVA_TGT + half, XFER, 0);
 	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, d.out_status)
 		TH_LOG("device write to a read-only page: %s",
 		       edu_status_name(d.out_status));
@@ -1057,7 +910,6 @@ TEST_F(device, two_devices)
 	struct dev_state *s = &self->s;
 	struct iopfmap_device_attach a0, a1;
 	size_t half = psz / 2;
-	char want[XFER];
 
 	if (s->nedus < 2)
 		SKIP(return, "one edu device: QEMU needs -device edu twice");
@@ -1066,15 +918,10 @@ TEST_F(device, two_devices)
 	EXPECT_NE(a0.out_dev_id, a1.out_dev_id);
 	map_both(_metadata, s, 0);
 
-	fill(want, XFER, 'x');
-	dev_write(_metadata, s, s->edu[0], IOVA_TGT + half, want, XFER);
-	same(_metadata, "CPU read of the first device's data",
-	     s->tgt + half, want, XFER);
-	fill(want, XFER, 'y');
-	dev_write(_metadata, s, s->edu[1], IOVA_TGT + 2 * psz + half, want,
-		  XFER);
-	same(_metadata, "CPU read of the second device's data",
-	     s->tgt + 2 * psz + half, want, XFER);
+	dev_write_tgt(_metadata, s, s->edu[0], half, 'x',
+		      "CPU read of the first device's data");
+	dev_write_tgt(_metadata, s, s->edu[1], 2 * psz + half, 'y',
+		      "CPU read of the second device's data");
 	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 }
 
@@ -1089,7 +936,6 @@ TEST_F(device, own_domain_replay)
 	struct iopfmap_device_attach a0, a1;
 	const char *e0 = s->edu[0], *e1 = s->edu[1];
 	size_t half = psz / 2;
-	char want[XFER], got[XFER];
 	struct iopfmap_edu_dma d;
 	__u32 f;
 
@@ -1098,41 +944,33 @@ TEST_F(device, own_domain_replay)
 	a0 = attach(_metadata, s->fd, e0, 0);
 	map_both(_metadata, s, 0);
 	/* e0 reads pages 2-3 and writes pages 0-1. */
-	fill(s->tgt + 2 * psz, 2 * psz, 'r');
-	dev_read(_metadata, s, e0, IOVA_TGT + 2 * psz + half, got, XFER);
-	same(_metadata, "first device's read", got, s->tgt + 2 * psz + half,
-	     XFER);
-	fill(want, XFER, 'w');
-	dev_write(_metadata, s, e0, IOVA_TGT + half, want, XFER);
-	same(_metadata, "first device's write", s->tgt + half, want, XFER);
+	iopfmap_fill(s->tgt + 2 * psz, 2 * psz, 'r');
+	dev_read_tgt(_metadata, s, e0, 2 * psz + half, "first device's read");
+	dev_write_tgt(_metadata, s, e0, half, 'w', "first device's write");
 
 	a1 = attach(_metadata, s->fd, e1, IOPFMAP_ATTACH_OWN_DOMAIN);
 	EXPECT_NE(a0.out_dev_id, a1.out_dev_id);
 	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 
 	/* The same accesses from e1: all replayed, no page request. */
-	fill(s->tgt + 2 * psz, 2 * psz, 's');
-	f = dev_read(_metadata, s, e1, IOVA_TGT + 2 * psz + half, got, XFER);
+	iopfmap_fill(s->tgt + 2 * psz, 2 * psz, 's');
+	f = dev_read_tgt(_metadata, s, e1, 2 * psz + half,
+			 "second device's read");
 	EXPECT_EQ(0U, f) TH_LOG("pages e0 faulted in are not in e1's domain");
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "second device's read", got, s->tgt + 2 * psz + half,
-	     XFER);
-	fill(want, XFER, 'v');
-	f = dev_write(_metadata, s, e1, IOVA_TGT + half, want, XFER);
+	f = dev_write_tgt(_metadata, s, e1, half, 'v', "second device's write");
 	EXPECT_EQ(0U, f) TH_LOG("pages e0 faulted in are not in e1's domain");
 	EXPECT_EQ(0U, s->stg_faults);
-	same(_metadata, "second device's write", s->tgt + half, want, XFER);
 
 	/* e0 leaves; its domain goes, e1's stays. */
 	ASSERT_EQ(0, _test_detach(s->fd, a0.out_dev_id));
-	d = edu_dma(_metadata, s->efd, e0, 0, IOVA_TGT, 16);
+	d = edu_dma(_metadata, s->efd, e0, 0, IOVA_TGT, 16, 0);
 	EXPECT_EQ((__u32)IOPFMAP_EDU_DETACHED, d.out_status)
 		TH_LOG("detached e0's DMA: %s", edu_status_name(d.out_status));
-	fill(s->tgt + 2 * psz, 2 * psz, 't');
-	f = dev_read(_metadata, s, e1, IOVA_TGT + 2 * psz + half, got, XFER);
+	iopfmap_fill(s->tgt + 2 * psz, 2 * psz, 't');
+	f = dev_read_tgt(_metadata, s, e1, 2 * psz + half,
+			 "second device's read after the first left");
 	EXPECT_EQ(0U, f);
-	same(_metadata, "second device's read after the first left", got,
-	     s->tgt + 2 * psz + half, XFER);
 	EXPECT_EQ(4, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 }
 
@@ -1161,11 +999,8 @@ static void expect_stream_end(struct __test_metadata *_metadata,
 static void expect_reattached_works(struct __test_metadata *_metadata,
 				    struct dev_state *s, const char *dev)
 {
-	char got[XFER];
-
-	fill(s->tgt, psz, 'n');
-	dev_read(_metadata, s, dev, IOVA_TGT, got, XFER);
-	same(_metadata, "DMA after attaching again", got, s->tgt, XFER);
+	iopfmap_fill(s->tgt, psz, 'n');
+	dev_read_tgt(_metadata, s, dev, 0, "DMA after attaching again");
 	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 }
 
@@ -1192,7 +1027,7 @@ TEST_F_TIMEOUT(device, detach_during_fault_stream, 90)
 	expect_answered(_metadata, s->fd);
 
 	/* Detached: refused before any DMA. */
-	d = edu_dma(_metadata, s->efd, dev, 0, IOVA_TGT, 16);
+	d = edu_dma(_metadata, s->efd, dev, 0, IOVA_TGT, 16, 0);
 	EXPECT_EQ((__u32)IOPFMAP_EDU_DETACHED, d.out_status)
 		TH_LOG("DMA after DETACH: %s", edu_status_name(d.out_status));
 

@@ -19,19 +19,13 @@
 #include <limits.h>
 #include <sys/mman.h>
 
-#include "iopfmap_utils.h"
-#include "iopfmap_edu.h"
+#include "iopfmap_edu_utils.h"
 
 #pragma GCC diagnostic ignored "-Wclobbered"	/* see iopfmap_device.c */
 
 #ifndef MPOL_MF_MOVE_ALL
 #define MPOL_MF_MOVE_ALL (1 << 2)
 #endif
-
-#define EDU_VENDOR	0x1234
-#define EDU_DEVICE	0x11e8
-#define EDU_NODE	"/dev/iopfmap_edu"
-#define EDU_DRIVER	"iopfmap_edu"
 
 #define RW		(IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE)
 /* The page under test: the .dmesg-allow file names this address. */
@@ -45,124 +39,6 @@
 static size_t psz;
 
 enum event { EV_MUNMAP, EV_DONTNEED, EV_MPROTECT, EV_MIGRATE };
-
-/*
- * Pattern @seed: a hash of each byte's offset and the seed, so that data
- * from another offset, another page or an older fill never matches.
- */
-static void fill(void *p, size_t len, unsigned int seed)
-{
-	unsigned char *b = p;
-	__u64 x;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x = (i + 1) * 0x9E3779B97F4A7C15ULL ^
-		    (seed + 1) * 0xC2B2AE3D27D4EB4FULL;
-		b[i] = (unsigned char)((x ^ (x >> 29)) >> 24);
-	}
-}
-
-static bool same(struct __test_metadata *_metadata, const char *what,
-		 const void *got, const void *want, size_t len)
-{
-	const unsigned char *g = got, *w = want;
-	size_t i;
-
-	for (i = 0; i < len && g[i] == w[i]; i++)
-		;
-	EXPECT_EQ(len, i)
-		TH_LOG("%s: byte %#zx of %#zx is %#04x, want %#04x", what, i,
-		       len, g[i], w[i]);
-	return i == len;
-}
-
-/*
- * Whether this program loaded iopfmap_edu.ko: it then unloads it at exit,
- * so that nothing keeps iopfmap from unloading. Tests run in forked
- * children, hence shared memory.
- */
-static int *edu_loaded_here;
-
-static void __attribute__((constructor)) edu_flag_init(void)
-{
-	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	edu_loaded_here = p == MAP_FAILED ? NULL : p;
-}
-
-static void __attribute__((destructor)) edu_unload(void)
-{
-	if (edu_loaded_here && *edu_loaded_here)
-		syscall(SYS_delete_module, EDU_DRIVER, O_NONBLOCK);
-}
-
-/* Loads iopfmap_edu.ko unless it is there: NULL, or why it cannot. */
-static const char *edu_load(char *why, size_t len)
-{
-	int ret = iopfmap_load_test_module(EDU_DRIVER, "IOPFMAP_EDU_KO",
-					   EDU_NODE, why, len);
-
-	if (ret == 1 && edu_loaded_here)
-		*edu_loaded_here = 1;
-	return ret < 0 ? why : NULL;
-}
-
-static const char *edu_status_name(__u32 status)
-{
-	switch (status) {
-	case IOPFMAP_EDU_DONE:
-		return "DONE";
-	case IOPFMAP_EDU_INVALID:
-		return "INVALID";
-	case IOPFMAP_EDU_NO_PROGRESS:
-		return "NO_PROGRESS";
-	case IOPFMAP_EDU_DETACHED:
-		return "DETACHED";
-	}
-	return "?";
-}
-
-/* One edu DMA between @iova and buffer offset @off that must run. */
-static struct iopfmap_edu_dma edu_dma_done(struct __test_metadata *_metadata,
-					   int efd, const char *dev,
-					   __u32 flags, __u64 iova, __u32 len,
-					   __u32 off)
-{
-	struct iopfmap_edu_dma d = {
-		.flags = flags,
-		.length = len,
-		.iova = iova,
-		.offset = off,
-	};
-	int ret;
-
-	snprintf(d.name, sizeof(d.name), "%s", dev);
-	ret = _test_ioctl(efd, IOPFMAP_EDU_DMA, &d);
-	ASSERT_EQ(0, ret) TH_LOG("EDU_DMA %#x %#llx+%#x: %s", flags,
-				 (unsigned long long)iova, len, strerror(-ret));
-	ASSERT_EQ((__u32)IOPFMAP_EDU_DONE, d.out_status)
-		TH_LOG("EDU_DMA %#x %#llx+%#x: %s", flags,
-		       (unsigned long long)iova, len,
-		       edu_status_name(d.out_status));
-	return d;
-}
-
-/*
- * Pages of [iova, iova + len) that the range's bitmap holds; checks that
- * the domain translates the same ones.
- */
-static long mapped_in(struct __test_metadata *_metadata, int fd, __u64 iova,
-		      __u64 len)
-{
-	long mapped = -1, diff;
-
-	diff = iopfmap_bitmap_vs_iopt(fd, iova, len, &mapped);
-	ASSERT_LE(0, diff) TH_LOG("QUERY_MAPPED: %s", strerror(-diff));
-	EXPECT_EQ(0, diff) TH_LOG("the bitmap and the domain differ");
-	return mapped;
-}
 
 /* /dev/kmsg, positioned after the last record: what comes next. */
 static int kmsg_open_end(void)
@@ -248,11 +124,8 @@ FIXTURE_VARIANT_ADD(raw, migrate) { .event = EV_MIGRATE };
 
 FIXTURE_SETUP(raw)
 {
-	struct iopfmap_info info = { .size = sizeof(info) };
 	char edus[1][IOPFMAP_DEVICE_NAME_MAX];
 	struct iopfmap_device_attach at;
-	char why[512];
-	const char *no;
 	int ret;
 
 	psz = sysconf(_SC_PAGESIZE);
@@ -267,17 +140,8 @@ FIXTURE_SETUP(raw)
 	    access("/sys/devices/system/node/node1", F_OK))
 		SKIP(return, "one NUMA node: nothing to migrate to (tools/vm/run --numa)");
 	OPEN_CONTEXT(&self->fd);
-	test_cmd_get_info(self->fd, &info);
-	if (!(info.out_features & IOPFMAP_FEATURE_DEVICE))
-		SKIP(return, "module without device support (features %#llx)",
-		     (unsigned long long)info.out_features);
-	/* iopfmap_edu.ko needs iopfmap's exports: loaded after the check. */
-	no = edu_load(why, sizeof(why));
-	if (no)
-		SKIP(return, "%s", no);
-	if (!iopfmap_find_pci(EDU_VENDOR, EDU_DEVICE, edus, 1))
-		SKIP(return, "no edu device (%04x:%04x): QEMU needs -device edu",
-		     EDU_VENDOR, EDU_DEVICE);
+	if (!edu_require(_metadata, self->fd, edus, 1))
+		return;
 	snprintf(self->dev, sizeof(self->dev), "%s", edus[0]);
 	self->efd = open(EDU_NODE, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->efd) TH_LOG("open " EDU_NODE ": %s",
@@ -297,9 +161,9 @@ FIXTURE_SETUP(raw)
 	ASSERT_NE(MAP_FAILED, self->a);
 	ASSERT_NE(MAP_FAILED, self->b);
 	ASSERT_NE(MAP_FAILED, self->stg);
-	fill(self->b, psz, 0);
-	fill(self->stg, BUF_P2, 1);
-	fill(self->stg + BUF_P2, psz - BUF_P2, 2);
+	iopfmap_fill(self->b, psz, 0);
+	iopfmap_fill(self->stg, BUF_P2, 1);
+	iopfmap_fill(self->stg + BUF_P2, psz - BUF_P2, 2);
 
 	ret = _test_map(self->fd, IOVA_X, self->a, psz, RW, 0);
 	ASSERT_EQ(0, ret) TH_LOG("MAP of A: %s", strerror(-ret));
@@ -355,7 +219,7 @@ TEST_F(raw, blocked_after_invalidation)
 	/* Positive control: a raw write lands while the page is mapped. */
 	edu_dma_done(_metadata, self->efd, self->dev,
 		     IOPFMAP_EDU_RAW | IOPFMAP_EDU_TO_RAM, IOVA_X + OFF, LEN, 0);
-	fill(want, psz, 0);
+	iopfmap_fill(want, psz, 0);
 	memcpy(want + OFF, self->stg, LEN);
 	memcpy(page, self->b, psz);
 	ASSERT_TRUE(same(_metadata, "the page after the raw write of P1",

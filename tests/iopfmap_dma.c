@@ -369,44 +369,7 @@ static char *pattern_alloc(size_t len, uint32_t seed)
 	return p;
 }
 
-/* The first byte where @a and @b differ, @len if none. */
-static size_t diff_at(const void *a, const void *b, size_t len)
-{
-	const unsigned char *x = a, *y = b;
-	size_t i;
-
-	if (!memcmp(a, b, len))
-		return len;
-	for (i = 0; i < len && x[i] == y[i]; i++)
-		;
-	return i;
-}
-
-static bool same(struct __test_metadata *_metadata, const char *what,
-		 const void *got, const void *want, size_t len)
-{
-	size_t i = diff_at(got, want, len);
-
-	EXPECT_EQ(len, i)
-		TH_LOG("%s: byte %#zx of %#zx (page %zu) is %#04x, want %#04x",
-		       what, i, len, i / psz, ((const unsigned char *)got)[i],
-		       ((const unsigned char *)want)[i]);
-	return i == len;
-}
-
-static bool all_zero(struct __test_metadata *_metadata, const char *what,
-		     const void *got, size_t len)
-{
-	const unsigned char *p = got;
-	size_t i;
-
-	for (i = 0; i < len && !p[i]; i++)
-		;
-	EXPECT_EQ(len, i)
-		TH_LOG("%s: byte %#zx of %#zx (page %zu) is %#04x, want 0",
-		       what, i, len, i / psz, p[i]);
-	return i == len;
-}
+/* same(), all_zero() and diff_at(): iopfmap_utils.h. */
 
 /* ---- helpers: the module ------------------------------------------------ */
 
@@ -485,25 +448,6 @@ static void prime_iotlb(struct __test_metadata *_metadata, int fd,
 	if (flags & DMA_WRITE)
 		memcpy(tmp, data, len);	/* writes what is there already */
 	dma_ok(_metadata, fd, flags, iova, tmp, len);
-}
-
-/*
- * Pages of [iova, iova + len) that the ranges' bitmaps hold; checks that
- * the IO page table holds the same ones.
- */
-static long mapped_in(struct __test_metadata *_metadata, int fd, __u64 iova,
-		      __u64 len)
-{
-	long mapped = -1, diff;
-
-	diff = iopfmap_bitmap_vs_iopt(fd, iova, len, &mapped);
-	ASSERT_LE(0, diff) TH_LOG("QUERY_MAPPED %#llx+%#llx: %s",
-				  (unsigned long long)iova,
-				  (unsigned long long)len, strerror(-diff));
-	EXPECT_EQ(0, diff)
-		TH_LOG("%ld pages of %#llx+%#llx differ between the bitmap and the IO page table",
-		       diff, (unsigned long long)iova, (unsigned long long)len);
-	return mapped;
 }
 
 /* The CPU page table change that just happened reached the IO page table. */

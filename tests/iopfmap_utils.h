@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the iopfmap selftests: the ioctl size-contract table,
- * ioctl wrappers that return 0 or -errno, module load/unload, and finding
- * PCI devices in sysfs.
+ * ioctl wrappers that return 0 or -errno, checks of content and of the
+ * mapped pages, module load/unload, and finding PCI devices in sysfs.
  *
  * Wrappers return -errno instead of setting errno so an assertion can
  * compare one value, and a failing assertion's log output cannot clobber
@@ -311,6 +311,87 @@ static inline long iopfmap_bitmap_vs_iopt(int fd, __u64 iova, __u64 len,
 	free(bits);
 	free(walk);
 	return ret ? ret : diff;
+}
+
+/*
+ * Pages of [iova, iova + len) that the ranges' bitmaps hold; checks that
+ * the IO page table (a simulated device's, or the devices' domains) holds
+ * the same ones.
+ */
+static inline long mapped_in(struct __test_metadata *_metadata, int fd,
+			     __u64 iova, __u64 len)
+{
+	long mapped = -1, diff;
+
+	diff = iopfmap_bitmap_vs_iopt(fd, iova, len, &mapped);
+	ASSERT_LE(0, diff) TH_LOG("QUERY_MAPPED %#llx+%#llx: %s",
+				  (unsigned long long)iova,
+				  (unsigned long long)len, strerror(-diff));
+	EXPECT_EQ(0, diff)
+		TH_LOG("%ld pages of %#llx+%#llx differ between the bitmap and the IO page table",
+		       diff, (unsigned long long)iova, (unsigned long long)len);
+	return mapped;
+}
+
+/* ---- content ---------------------------------------------------------- */
+
+/*
+ * Pattern @seed: a hash of each byte's offset and the seed, so that data
+ * from another offset, another page or an older fill never matches.
+ */
+static inline void iopfmap_fill(void *p, size_t len, unsigned int seed)
+{
+	unsigned char *b = p;
+	__u64 x;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x = (i + 1) * 0x9E3779B97F4A7C15ULL ^
+		    (seed + 1) * 0xC2B2AE3D27D4EB4FULL;
+		b[i] = (unsigned char)((x ^ (x >> 29)) >> 24);
+	}
+}
+
+/* The first byte where @a and @b differ, @len if none. */
+static inline size_t diff_at(const void *a, const void *b, size_t len)
+{
+	const unsigned char *x = a, *y = b;
+	size_t i;
+
+	if (!memcmp(a, b, len))
+		return len;
+	for (i = 0; i < len && x[i] == y[i]; i++)
+		;
+	return i;
+}
+
+/* Expects @len bytes at @got to equal @want; says where they do not. */
+static inline bool same(struct __test_metadata *_metadata, const char *what,
+			const void *got, const void *want, size_t len)
+{
+	size_t i = diff_at(got, want, len);
+
+	EXPECT_EQ(len, i)
+		TH_LOG("%s: byte %#zx of %#zx (page %zu) is %#04x, want %#04x",
+		       what, i, len, i / (size_t)sysconf(_SC_PAGESIZE),
+		       ((const unsigned char *)got)[i],
+		       ((const unsigned char *)want)[i]);
+	return i == len;
+}
+
+/* Expects @len bytes at @got to be 0; says where they are not. */
+static inline bool all_zero(struct __test_metadata *_metadata,
+			    const char *what, const void *got, size_t len)
+{
+	const unsigned char *p = got;
+	size_t i;
+
+	for (i = 0; i < len && !p[i]; i++)
+		;
+	EXPECT_EQ(len, i)
+		TH_LOG("%s: byte %#zx of %#zx (page %zu) is %#04x, want 0",
+		       what, i, len, i / (size_t)sysconf(_SC_PAGESIZE), p[i]);
+	return i == len;
 }
 
 static inline bool iopfmap_dev_present(void)

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iopfmap's tracepoints (TRACE_SYSTEM iopfmap), for perf, trace-cmd and
+ * bpftrace: a fault and its outcome with its latency, IO page table maps
+ * and unmaps, invalidations, and the response a device gets. Contexts are
+ * named by their id (the netlink family reports the same ids).
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM iopfmap
+
+#if !defined(IOPFMAP_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define IOPFMAP_TRACE_H
+
+#include <linux/pci.h>
+#include <linux/tracepoint.h>
+
+TRACE_EVENT(iopfmap_fault,
+	TP_PROTO(u32 ctx, u64 iova, u32 flags, u32 pasid, u32 grpid),
+	TP_ARGS(ctx, iova, flags, pasid, grpid),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u64, iova)
+		__field(u32, flags)
+		__field(u32, pasid)
+		__field(u32, grpid)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->iova = iova;
+		__entry->flags = flags;
+		__entry->pasid = pasid;
+		__entry->grpid = grpid;
+	),
+	TP_printk("ctx=%u iova=%#llx access=%s%s pasid=%u grpid=%u",
+		  __entry->ctx, __entry->iova,
+		  __entry->flags & IOPFMAP_FAULT_READ ? "r" : "",
+		  __entry->flags & IOPFMAP_FAULT_WRITE ? "w" : "",
+		  __entry->pasid, __entry->grpid)
+);
+
+TRACE_EVENT(iopfmap_fault_done,
+	TP_PROTO(u32 ctx, u64 iova, u32 response, u64 latency_ns),
+	TP_ARGS(ctx, iova, response, latency_ns),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u64, iova)
+		__field(u32, response)
+		__field(u64, latency_ns)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->iova = iova;
+		__entry->response = response;
+		__entry->latency_ns = latency_ns;
+	),
+	TP_printk("ctx=%u iova=%#llx response=%s latency_ns=%llu",
+		  __entry->ctx, __entry->iova,
+		  __print_symbolic(__entry->response,
+				   { IOPFMAP_PAGE_RESP_SUCCESS, "success" },
+				   { IOPFMAP_PAGE_RESP_INVALID, "invalid" },
+				   { IOPFMAP_PAGE_RESP_FAILURE, "failure" }),
+		  __entry->latency_ns)
+);
+
+DECLARE_EVENT_CLASS(iopfmap_iopt_op,
+	TP_PROTO(u32 ctx, u64 iova, u64 size, u64 done, int prot),
+	TP_ARGS(ctx, iova, size, done, prot),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u64, iova)
+		__field(u64, size)
+		__field(u64, done)
+		__field(int, prot)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->iova = iova;
+		__entry->size = size;
+		__entry->done = done;
+		__entry->prot = prot;
+	),
+	TP_printk("ctx=%u iova=%#llx size=%#llx done=%#llx prot=%s%s",
+		  __entry->ctx, __entry->iova, __entry->size, __entry->done,
+		  __entry->prot & IOMMU_READ ? "r" : "",
+		  __entry->prot & IOMMU_WRITE ? "w" : "")
+);
+
+/* One IO page table map call: @done is @size, or 0 if it failed. */
+DEFINE_EVENT(iopfmap_iopt_op, iopfmap_map,
+	TP_PROTO(u32 ctx, u64 iova, u64 size, u64 done, int prot),
+	TP_ARGS(ctx, iova, size, done, prot)
+);
+
+/* One unmap call: @done may exceed @size (a whole huge entry). */
+DEFINE_EVENT(iopfmap_iopt_op, iopfmap_unmap,
+	TP_PROTO(u32 ctx, u64 iova, u64 size, u64 done, int prot),
+	TP_ARGS(ctx, iova, size, done, prot)
+);
+
+TRACE_EVENT(iopfmap_invalidate,
+	TP_PROTO(u32 ctx, unsigned long start, unsigned long end, u32 event,
+		 unsigned long pages_unmapped),
+	TP_ARGS(ctx, start, end, event, pages_unmapped),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(unsigned long, start)
+		__field(unsigned long, end)
+		__field(u32, event)
+		__field(unsigned long, pages_unmapped)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->start = start;
+		__entry->end = end;
+		__entry->event = event;
+		__entry->pages_unmapped = pages_unmapped;
+	),
+	TP_printk("ctx=%u va=%#lx-%#lx event=%u pages_unmapped=%lu",
+		  __entry->ctx, __entry->start, __entry->end, __entry->event,
+		  __entry->pages_unmapped)
+);
+
+/* A page request group's one answer, to the IOMMU core or a driver. */
+TRACE_EVENT(iopfmap_respond,
+	TP_PROTO(u32 ctx, struct pci_dev *pdev, bool hw, u32 grpid, u32 pasid,
+		 u32 response, u32 nr_faults),
+	TP_ARGS(ctx, pdev, hw, grpid, pasid, response, nr_faults),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u32, segment)
+		__field(u16, devid)
+		__field(bool, hw)
+		__field(u32, grpid)
+		__field(u32, pasid)
+		__field(u32, response)
+		__field(u32, nr_faults)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->segment = pci_domain_nr(pdev->bus);
+		__entry->devid = pci_dev_id(pdev);
+		__entry->hw = hw;
+		__entry->grpid = grpid;
+		__entry->pasid = pasid;
+		__entry->response = response;
+		__entry->nr_faults = nr_faults;
+	),
+	TP_printk("ctx=%u dev=%04x:%02x:%02x.%u from=%s grpid=%u pasid=%u resp=%s n=%u",
+		  __entry->ctx, __entry->segment, PCI_BUS_NUM(__entry->devid),
+		  PCI_SLOT(__entry->devid), PCI_FUNC(__entry->devid),
+		  __entry->hw ? "iommu" : "driver",
+		  __entry->grpid, __entry->pasid,
+		  __print_symbolic(__entry->response,
+				   { IOPFMAP_PAGE_RESP_SUCCESS, "success" },
+				   { IOPFMAP_PAGE_RESP_INVALID, "invalid" },
+				   { IOPFMAP_PAGE_RESP_FAILURE, "failure" }),
+		  __entry->nr_faults)
+);
+
+#endif /* IOPFMAP_TRACE_H */
+
+/* Out of tree: the header is found through -I$(src) (see Kbuild). */
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE iopfmap_trace
+#include <trace/define_trace.h>

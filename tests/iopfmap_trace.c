@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iopfmap's tracepoints fire with the right content: the simulated device
+ * faults on pages of a range, the CPU then drops one of them, and the
+ * trace buffer (tracefs) must show one fault and one fault_done per fault
+ * the counters saw, the maps, the invalidation and its unmap.
+ */
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "iopfmap_utils.h"
+
+/*
+ * The harness's TEST_F() wrapper assigns its local "child" between its
+ * setjmp() and longjmp(); GCC then warns about a variable the test code
+ * never touches.
+ */
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define IOVA		0x400000ULL
+#define NPAGES		4
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+/* The trace buffer's text; the caller frees it. */
+static char *read_trace(void)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap + 1);
+	int fd = open(TRACEFS "/trace", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += n;
+		if (len == cap) {
+			char *more = realloc(buf, 2 * cap + 1);
+
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Lines of @text holding every one of the NULL-terminated needles. */
+static int count_lines(const char *text, ...)
+{
+	const char *line = text;
+	int n = 0;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *needle;
+		bool all = true;
+		va_list ap;
+
+		va_start(ap, text);
+		while ((needle = va_arg(ap, const char *))) {
+			if (!memmem(line, len, needle, strlen(needle))) {
+				all = false;
+				break;
+			}
+		}
+		va_end(ap);
+		n += all;
+		line = end ? end + 1 : NULL;
+	}
+	return n;
+}
+
+FIXTURE(trace)
+{
+	int fd;
+	void *buf;
+	size_t len;
+};
+
+FIXTURE_SETUP(trace)
+{
+	struct stat st;
+
+	self->fd = -1;
+	self->buf = MAP_FAILED;
+	if (stat(TRACEFS "/trace", &st) &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
+		SKIP(return, "no tracefs at " TRACEFS ": %s", strerror(errno));
+	if (stat(TRACEFS "/events/iopfmap", &st))
+		SKIP(return, "no iopfmap events in " TRACEFS "/events");
+	OPEN_CONTEXT(&self->fd);
+	if (!iopfmap_sim_available(self->fd))
+		SKIP(return, "module loaded without sim=1");
+	self->len = NPAGES * getpagesize();
+	self->buf = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->buf);
+	memset(self->buf, 0x5a, self->len);
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+}
+
+FIXTURE_TEARDOWN(trace)
+{
+	write_file(TRACEFS "/events/iopfmap/enable", "0");
+	if (self->buf != MAP_FAILED)
+		munmap(self->buf, self->len);
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+TEST_F(trace, events_match_counters)
+{
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	struct iopfmap_sim_dma dma;
+	struct iopfmap_stats st;
+	char out[NPAGES * 4096], iova1[32], iova0[32];
+	size_t psz = getpagesize();
+	char *text;
+
+	ASSERT_EQ(0, _test_cmd_sim_create(self->fd, &sc));
+	/* Prefetch 1: each page its own fault. */
+	ASSERT_EQ(0, _test_map(self->fd, IOVA, self->buf, self->len,
+			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE, 1));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "1"));
+
+	ASSERT_EQ(0, _test_sim_dma(self->fd, &dma, 0, IOVA, out, self->len));
+	ASSERT_EQ((__u32)IOPFMAP_SIM_DMA_OK, dma.out_status);
+	ASSERT_EQ((__u32)NPAGES, dma.out_faults);
+	/* The CPU drops page 1: its entry must go. */
+	ASSERT_EQ(0, madvise((char *)self->buf + psz, psz, MADV_DONTNEED));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
+
+	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
+	text = read_trace();
+	ASSERT_NE(NULL, text);
+	snprintf(iova0, sizeof(iova0), "iova=%#llx ", IOVA);
+	snprintf(iova1, sizeof(iova1), "iova=%#llx ", IOVA + psz);
+
+	EXPECT_EQ((int)st.out_faults,
+		  count_lines(text, "iopfmap_fault: ", "access=r ", NULL))
+		TH_LOG("trace:\n%s", text);
+	EXPECT_EQ(1, count_lines(text, "iopfmap_fault: ", iova1, NULL));
+	EXPECT_EQ((int)st.out_faults_handled,
+		  count_lines(text, "iopfmap_fault_done: ", "response=success",
+			      NULL));
+	/* The latency was measured (a decimal > 0 never starts with 0). */
+	EXPECT_EQ(0, count_lines(text, "iopfmap_fault_done: ",
+				 "latency_ns=0", NULL));
+	/* Each page mapped once, read-write (the CPU wrote them). */
+	EXPECT_EQ(NPAGES, count_lines(text, "iopfmap_map: ", "size=0x1000 ",
+				      "done=0x1000 ", "prot=rw", NULL));
+	EXPECT_EQ(1, count_lines(text, "iopfmap_map: ", iova0, NULL));
+	/* The invalidation of page 1 unmapped exactly that page. */
+	EXPECT_EQ(1, count_lines(text, "iopfmap_invalidate: ",
+				 "pages_unmapped=1", NULL))
+		TH_LOG("trace:\n%s", text);
+	EXPECT_EQ(1, count_lines(text, "iopfmap_unmap: ", iova1,
+				 "done=0x1000 ", NULL));
+	EXPECT_LE(1, (int)st.out_invalidations_handled);
+	free(text);
+}
+
+/* Disabled events record nothing. */
+TEST_F(trace, disabled_events_stay_silent)
+{
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	struct iopfmap_sim_dma dma;
+	char out[NPAGES * 4096];
+	char *text;
+
+	ASSERT_EQ(0, _test_cmd_sim_create(self->fd, &sc));
+	ASSERT_EQ(0, _test_map(self->fd, IOVA, self->buf, self->len,
+			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE, 1));
+	ASSERT_EQ(0, _test_sim_dma(self->fd, &dma, 0, IOVA, out, self->len));
+	ASSERT_EQ((__u32)NPAGES, dma.out_faults);
+	text = read_trace();
+	ASSERT_NE(NULL, text);
+	EXPECT_EQ(0, count_lines(text, "iopfmap_", NULL))
+		TH_LOG("trace:\n%s", text);
+	free(text);
+}
+
+TEST_HARNESS_MAIN
