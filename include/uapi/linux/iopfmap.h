@@ -655,9 +655,11 @@ struct iopfmap_device_attach {
  * @dev_id: what IOPFMAP_DEVICE_ATTACH returned in out_dev_id
  * @__reserved: must be 0
  *
- * Detaches the device (see "Devices"). Its ranges stay; the pages it alone
- * had mapped leave the IO page table with its domain. Errors: ENOENT (no
- * device with that id).
+ * Detaches the device (see "Devices"). The ranges stay. When the last
+ * device leaves, FAULT ranges are emptied (their pages fault in again
+ * through the next device) and PIN ranges keep their pins, to be mapped
+ * into the next device's domain at ATTACH. Errors: ENOENT (no device with
+ * that id).
  */
 struct iopfmap_device_detach {
 	__u32 size;
