@@ -40,3 +40,8 @@ probe IOPFMAP_HAVE_GUP_NO_VMAS include/linux/mm.h \
 probe IOPFMAP_HAVE_DEVICE_FAULT_HANDLER include/linux/iommu.h \
 	'int iommu_register_device_fault_handler\(struct device \*dev, '\
 'iommu_dev_fault_handler_t handler, void \*data\);'
+probe IOPFMAP_HAVE_URING_CMD_CANCEL include/linux/io_uring/cmd.h \
+	'void io_uring_cmd_mark_cancelable\(struct io_uring_cmd \*cmd, '\
+'unsigned int issue_flags\);'
+probe IOPFMAP_HAVE_URING_F_TASK_DEAD include/linux/io_uring_types.h \
+	'IO_URING_F_TASK_DEAD'

@@ -17,6 +17,12 @@
 
 #include "compat_autoconf.h"
 
+#ifdef IOPFMAP_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
+
 /*
  * v6.3 added a gfp_t argument to iommu_map(); before it iommu_map() used
  * GFP_KERNEL and iommu_map_atomic() GFP_ATOMIC, the only way not to
@@ -70,5 +76,44 @@ static inline long iopfmap_pin_user_pages_remote(struct mm_struct *mm,
 				     NULL, NULL);
 #endif
 }
+
+/*
+ * v6.3 moved uring_cmd's interface to <linux/io_uring/cmd.h> and the
+ * payload behind io_uring_sqe_cmd(); before it the command pointed at the
+ * payload. Either way it lives only during ->uring_cmd().
+ */
+static inline const void *iopfmap_uring_cmd_payload(struct io_uring_cmd *cmd)
+{
+#ifdef IOPFMAP_HAVE_IO_URING_CMD_H
+	return io_uring_sqe_cmd(cmd->sqe);
+#else
+	return cmd->cmd;
+#endif
+}
+
+/*
+ * v6.7 let a driver mark a parked command cancelable: io_uring then calls
+ * ->uring_cmd() with IO_URING_F_CANCEL when the ring or the task goes.
+ * Before it nothing cancels a parked command, and the driver must
+ * complete it itself when its submitter closes the file (->flush).
+ */
+#ifdef IOPFMAP_HAVE_URING_CMD_CANCEL
+#define IOPFMAP_URING_CANCEL		true
+#define IOPFMAP_URING_F_CANCEL		IO_URING_F_CANCEL
+#else
+#define IOPFMAP_URING_CANCEL		false
+#define IOPFMAP_URING_F_CANCEL		0
+static inline void io_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
+						unsigned int issue_flags)
+{
+}
+#endif
+
+/* v6.10: task work that runs because its task is dying says so. */
+#ifdef IOPFMAP_HAVE_URING_F_TASK_DEAD
+#define IOPFMAP_URING_F_TASK_DEAD	IO_URING_F_TASK_DEAD
+#else
+#define IOPFMAP_URING_F_TASK_DEAD	0
+#endif
 
 #endif /* IOPFMAP_COMPAT_H */

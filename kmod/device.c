@@ -52,6 +52,7 @@ struct iopfmap_device {
 	struct iopfmap_domain *domain;
 	u32 id;				/* in ctx->devices */
 	u32 flags;			/* IOPFMAP_DEVICE_* */
+	struct iopfmap_fault_source src;	/* dev_id is @id */
 	bool fault_handler;		/* registered with the IOMMU core */
 	bool in_lookup;			/* in iopfmap_devices */
 	struct interval_tree_node *resv;	/* in ctx->reserved */
@@ -474,7 +475,9 @@ static void iopfmap_hw_respond(struct iopfmap_device *idev,
 		.pasid = last->pasid,
 		.grpid = last->grpid,
 		.code = resp == IOPFMAP_PAGE_RESP_SUCCESS ?
-			IOMMU_PAGE_RESP_SUCCESS : IOMMU_PAGE_RESP_INVALID,
+			IOMMU_PAGE_RESP_SUCCESS :
+			resp == IOPFMAP_PAGE_RESP_FAILURE ?
+			IOMMU_PAGE_RESP_FAILURE : IOMMU_PAGE_RESP_INVALID,
 	};
 	int ret;
 
@@ -502,19 +505,20 @@ static void iopfmap_fault_group_work(struct work_struct *work)
 	struct iopfmap_fault_group *group =
 		container_of(work, struct iopfmap_fault_group, work);
 	struct iopfmap_device *idev = group->idev;
+	struct iopfmap_fault faults[IOPFMAP_PRQ_GROUP_MAX + 1];
 	struct iopfmap_queued_fault *qf, *tmp;
-	u32 resp = IOPFMAP_PAGE_RESP_SUCCESS;
-	u32 nr_faults = 1;
+	u32 resp = IOPFMAP_PAGE_RESP_INVALID;
+	u32 nr_faults = 0;
 
-	/* As the IOMMU core does: the first failure fails the group. */
+	/* At most IOPFMAP_PRQ_GROUP_MAX are held per device. */
 	list_for_each_entry_safe(qf, tmp, &group->faults, node) {
-		if (resp == IOPFMAP_PAGE_RESP_SUCCESS)
-			resp = iopfmap_handle_fault(idev->ctx, &qf->fault);
-		nr_faults++;
+		faults[nr_faults++] = qf->fault;
 		kfree(qf);
 	}
-	if (resp == IOPFMAP_PAGE_RESP_SUCCESS)
-		resp = iopfmap_handle_fault(idev->ctx, &group->last);
+	faults[nr_faults++] = group->last;
+	/* Not killable: a worker; detach closes the source to end a wait. */
+	iopfmap_handle_group(idev->ctx, &idev->src, faults, nr_faults, false,
+			     &resp);
 
 	trace_iopfmap_respond(idev->ctx->id, idev->pdev,
 			      !group->waiter, group->last.grpid,
@@ -716,6 +720,8 @@ static void iopfmap_device_stop_faults(struct iopfmap_device *idev)
 	/* Software requesters between lookup and queue are done. */
 	iopfmap_device_put(idev);
 	wait_for_completion(&idev->unused);
+	/* Groups waiting for userspace are answered, and no more wait. */
+	iopfmap_queue_close_source(idev->ctx, &idev->src);
 	flush_workqueue(idev->fault_wq);
 
 	/* Groups whose last request never came expect no answer. */
@@ -860,6 +866,7 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 		       GFP_KERNEL_ACCOUNT);
 	if (ret)
 		goto err_leave;
+	idev->src.dev_id = idev->id;
 	ret = iopfmap_device_start_faults(idev,
 					  flags & IOPFMAP_ATTACH_REQUIRE_IOPF);
 	if (ret)

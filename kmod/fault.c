@@ -174,10 +174,13 @@ out_free:
 
 /*
  * Answers one page request. Faults on different ranges share nothing
- * but ranges_rwsem, taken for read.
+ * but ranges_rwsem, taken for read. @approved: userspace answered SUCCESS
+ * for the page's group (a FORWARD range may be resolved; the fault was
+ * counted when it was forwarded).
  */
-u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
-			 const struct iopfmap_fault *fault)
+static u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
+				const struct iopfmap_fault *fault,
+				bool approved)
 {
 	bool write = fault->flags & IOPFMAP_FAULT_WRITE;
 	struct interval_tree_node *node;
@@ -194,12 +197,16 @@ u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	down_read(&ctx->ranges_rwsem);
 	node = interval_tree_iter_first(&ctx->ranges, fault->iova, fault->iova);
 	if (!node) {
-		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS, 1);
-		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS_INVALID, 1);
+		if (!approved) {
+			iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS, 1);
+			iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS_INVALID,
+					     1);
+		}
 		goto out_unlock;
 	}
 	range = container_of(node, struct iopfmap_range, node);
-	iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS, 1);
+	if (!approved)
+		iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS, 1);
 
 	outcome = IOPFMAP_STAT_FAULTS_INVALID;
 	if ((write && !(range->flags & IOPFMAP_MAP_WRITE)) ||
@@ -213,11 +220,9 @@ u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	 */
 	if (READ_ONCE(range->mode) == IOPFMAP_MODE_PIN)
 		goto out_count;
-	if (range->flags & IOPFMAP_MAP_FORWARD) {
-		/* No userspace fault handler exists yet: nobody can answer. */
-		outcome = IOPFMAP_STAT_FAULTS_FORWARDED;
+	/* Only userspace's SUCCESS lets a FORWARD range's fault through. */
+	if ((range->flags & IOPFMAP_MAP_FORWARD) && !approved)
 		goto out_count;
-	}
 
 	ret = iopfmap_range_fault(range, (fault->iova - node->start) >>
 				  PAGE_SHIFT, write);
@@ -226,10 +231,115 @@ u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 		outcome = IOPFMAP_STAT_FAULTS_HANDLED;
 	}
 out_count:
-	iopfmap_stat_add(range, outcome, 1);
+	if (!approved)
+		iopfmap_stat_add(range, outcome, 1);
 out_unlock:
 	up_read(&ctx->ranges_rwsem);
 	trace_iopfmap_fault_done(ctx->id, fault->iova, resp,
 				 start ? ktime_get_ns() - start : 0);
 	return resp;
+}
+
+/* A page of a group that failed before it: it arrived, and was refused. */
+static void iopfmap_count_skipped(struct iopfmap_ctx *ctx,
+				  const struct iopfmap_fault *fault)
+{
+	struct interval_tree_node *node;
+	struct iopfmap_range *range;
+
+	down_read(&ctx->ranges_rwsem);
+	node = interval_tree_iter_first(&ctx->ranges, fault->iova, fault->iova);
+	if (node) {
+		range = container_of(node, struct iopfmap_range, node);
+		iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS, 1);
+		iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS_INVALID, 1);
+	} else {
+		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS, 1);
+		iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS_INVALID, 1);
+	}
+	up_read(&ctx->ranges_rwsem);
+}
+
+/*
+ * Whether the group touches a FORWARD range; fills @range_ids and counts
+ * the group's faults as forwarded if so.
+ */
+static bool iopfmap_group_forwarded(struct iopfmap_ctx *ctx,
+				    const struct iopfmap_fault *faults,
+				    unsigned int nr, u32 *range_ids)
+{
+	struct interval_tree_node *node;
+	struct iopfmap_range *range;
+	bool forward = false;
+	unsigned int i;
+
+	down_read(&ctx->ranges_rwsem);
+	for (i = 0; i < nr; i++) {
+		node = interval_tree_iter_first(&ctx->ranges, faults[i].iova,
+						faults[i].iova);
+		range = node ? container_of(node, struct iopfmap_range, node) :
+			       NULL;
+		range_ids[i] = range ? range->id : 0;
+		if (range && (range->flags & IOPFMAP_MAP_FORWARD))
+			forward = true;
+	}
+	for (i = 0; forward && i < nr; i++) {
+		trace_iopfmap_fault(ctx->id, faults[i].iova, faults[i].flags,
+				    faults[i].pasid, faults[i].grpid);
+		node = interval_tree_iter_first(&ctx->ranges, faults[i].iova,
+						faults[i].iova);
+		if (node) {
+			range = container_of(node, struct iopfmap_range, node);
+			iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS, 1);
+			iopfmap_stat_add(range, IOPFMAP_STAT_FAULTS_FORWARDED,
+					 1);
+		} else {
+			iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS, 1);
+			iopfmap_ctx_stat_add(ctx, IOPFMAP_STAT_FAULTS_FORWARDED,
+					     1);
+		}
+	}
+	up_read(&ctx->ranges_rwsem);
+	return forward;
+}
+
+int iopfmap_handle_group(struct iopfmap_ctx *ctx,
+			 struct iopfmap_fault_source *src,
+			 const struct iopfmap_fault *faults, unsigned int nr,
+			 bool killable, u32 *resp)
+{
+	u32 range_ids[IOPFMAP_FAULT_GROUP_MAX];
+	bool approved = false;
+	unsigned int i;
+	int ret;
+
+	if (WARN_ON_ONCE(!nr || nr > IOPFMAP_FAULT_GROUP_MAX)) {
+		*resp = IOPFMAP_PAGE_RESP_INVALID;
+		return 0;
+	}
+	/*
+	 * A group is forwarded whole, without a lock held while userspace
+	 * thinks: the ranges may change meanwhile, and the pages are looked
+	 * up again when it says SUCCESS.
+	 */
+	if (iopfmap_group_forwarded(ctx, faults, nr, range_ids)) {
+		ret = iopfmap_queue_forward(ctx, src, faults, nr, range_ids,
+					    0, killable, resp);
+		if (ret || *resp != IOPFMAP_PAGE_RESP_SUCCESS)
+			return ret;
+		approved = true;
+	}
+
+	/*
+	 * As the IOMMU core does: the first failure fails the group, and
+	 * the pages after it are not resolved, only counted.
+	 */
+	*resp = IOPFMAP_PAGE_RESP_SUCCESS;
+	for (i = 0; i < nr; i++) {
+		if (*resp == IOPFMAP_PAGE_RESP_SUCCESS)
+			*resp = iopfmap_handle_fault(ctx, &faults[i], approved);
+		else if (!approved)
+			iopfmap_count_skipped(ctx, &faults[i]);
+	}
+	return 0;
 }

@@ -44,6 +44,25 @@
  *                (no callback still runs), pages unpinned, freed.
  *   simulated device (struct iopfmap_sim) owned by its context; created
  *                by SIM_CREATE, destroyed in release() after the ranges.
+ *   fault queue  (struct iopfmap_queue, queue.c) hands page request groups
+ *                to userspace. Referenced by its file and by the context
+ *                (ctx->queue, RCU-published so fault sources can look it
+ *                up without a lock). Releasing the file answers every
+ *                group it holds and marks it released; the context keeps
+ *                its reference until a new QUEUE_ALLOC replaces it or the
+ *                context goes (which marks it ctx_gone). Freed after an
+ *                RCU grace period once both references are gone. Armed
+ *                io_uring commands hold the file, so the file cannot be
+ *                released under them.
+ *   queued group (struct iopfmap_qgroup) a page request group waiting for
+ *                userspace. Allocated and freed by the fault source's
+ *                thread, which sleeps until the group is answered (or
+ *                withdraws it after a fatal signal). Whoever answers takes
+ *                it out of the queue under queue->lock and then completes
+ *                it: once, since only one can take it out.
+ *   fault source (struct iopfmap_fault_source) what raises page requests:
+ *                the simulated device or an attached device. Closing it
+ *                (detach) answers its queued groups and refuses new ones.
  *
  * Locks, in the order they nest (outermost first)
  *
@@ -72,6 +91,11 @@
  *                       page request groups. Taken by the fault sources
  *                       (IOMMU fault handler, software page requests)
  *                       with no other iopfmap lock held.
+ *   queue->lock         spinlock; a fault queue's groups, slots, counters.
+ *                       Taken with no other iopfmap lock held; the queue's
+ *                       wait queue lock nests inside it. Groups are
+ *                       completed and io_uring commands finished only
+ *                       after it is dropped.
  *   sim->lock           spinlock, innermost; the simulated device's tables
  *                       and IOTLB. Its DMA engine translates and copies each
  *                       page under it, so an unmap followed by an IOTLB sync
@@ -83,8 +107,9 @@
  *
  * A device's faults run on its own workqueue, with no iopfmap lock held
  * when they start; each takes ranges_rwsem for read like any fault.
- * Detach flushes that workqueue holding only ctx->lock, which no fault
- * takes.
+ * Detach closes the device's fault source (its forwarded groups are
+ * answered) and then flushes that workqueue, holding only ctx->lock,
+ * which no fault takes. A fault waits for userspace holding no lock.
  *
  * No lock is global: two contexts never contend, and faults on different
  * ranges of one context share only ranges_rwsem (for read) and the IO page
@@ -106,7 +131,8 @@
 #include <uapi/linux/iopfmap.h>
 
 /* The IOPFMAP_FEATURE_* bits this module implements, sim aside. */
-#define IOPFMAP_FEATURES_BASE (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE)
+#define IOPFMAP_FEATURES_BASE (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE | \
+			       IOPFMAP_FEATURE_QUEUE)
 
 extern bool iopfmap_sim_enabled;
 
@@ -186,6 +212,13 @@ struct iopfmap_iopt {
 
 struct iopfmap_sim;
 struct iopfmap_domains;
+struct iopfmap_queue;
+
+/* What raises page requests: the simulated device or an attached one. */
+struct iopfmap_fault_source {
+	u32 dev_id;			/* 0: the simulated device */
+	bool closed;			/* no group may be forwarded any more */
+};
 
 struct iopfmap_ctx {
 	u32 id;				/* for tracing and netlink; never 0 */
@@ -199,6 +232,9 @@ struct iopfmap_ctx {
 	struct iopfmap_domains *domains;	/* with devices attached */
 	struct xarray devices;		/* iopfmap_device by id */
 	struct rb_root_cached reserved;	/* the devices' reserved IOVAs */
+	u32 next_range_id;
+	/* Changed under lock; fault sources read it under RCU. */
+	struct iopfmap_queue __rcu *queue;
 	atomic64_t stats[IOPFMAP_STAT_NR];	/* including removed ranges */
 };
 
@@ -211,6 +247,7 @@ struct iopfmap_range {
 	struct mmu_interval_notifier notifier;	/* VA window; holds the mm */
 	struct iopfmap_ctx *ctx;
 	struct iopfmap_iopt *iopt;
+	u32 id;				/* in fault records; never 0 */
 	unsigned long uaddr;
 	unsigned long npages;
 	u32 flags;			/* IOPFMAP_MAP_* */
@@ -234,7 +271,8 @@ struct iopfmap_range {
 
 /* One ioctl call in flight: the caller's struct, copied in and checked. */
 struct iopfmap_ucmd {
-	struct iopfmap_ctx *ctx;
+	struct iopfmap_ctx *ctx;	/* NULL on a queue fd */
+	struct iopfmap_queue *queue;	/* NULL on a context fd */
 	void __user *ubuffer;
 	u32 user_size;
 	void *cmd;
@@ -247,6 +285,9 @@ struct iopfmap_cmd_header {
 };
 
 int iopfmap_ucmd_respond(struct iopfmap_ucmd *ucmd, size_t cmd_len);
+/* main.c: the ioctls of a queue fd, with the table's checks. */
+long iopfmap_queue_ioctl(struct iopfmap_queue *queue, unsigned int cmd,
+			 unsigned long arg);
 
 /*
  * A page request as a fault source (PRI, the simulated device) delivers
@@ -265,9 +306,28 @@ struct iopfmap_fault {
 	u32 grpid;
 };
 
-/* fault.c: resolves one page request; returns IOPFMAP_PAGE_RESP_*. */
-u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
-			 const struct iopfmap_fault *fault);
+/*
+ * fault.c: resolves a page request group from @src, asking userspace first
+ * when it touches a FORWARD range. Returns 0 with *@resp set to an
+ * IOPFMAP_PAGE_RESP_* code, or -EINTR when @killable and a fatal signal
+ * made the device give up (no response is due).
+ */
+int iopfmap_handle_group(struct iopfmap_ctx *ctx,
+			 struct iopfmap_fault_source *src,
+			 const struct iopfmap_fault *faults, unsigned int nr,
+			 bool killable, u32 *resp);
+
+/* queue.c */
+int iopfmap_queue_forward(struct iopfmap_ctx *ctx,
+			  struct iopfmap_fault_source *src,
+			  const struct iopfmap_fault *faults, unsigned int nr,
+			  const u32 *range_ids, u32 record_flags,
+			  bool killable, u32 *resp);
+void iopfmap_queue_close_source(struct iopfmap_ctx *ctx,
+				struct iopfmap_fault_source *src);
+void iopfmap_ctx_destroy_queue(struct iopfmap_ctx *ctx);
+int iopfmap_queue_alloc(struct iopfmap_ucmd *ucmd);
+int iopfmap_queue_get_info(struct iopfmap_ucmd *ucmd);
 
 /* device.c */
 void iopfmap_ctx_init_devices(struct iopfmap_ctx *ctx);
@@ -309,6 +369,7 @@ int iopfmap_query_mapped(struct iopfmap_ucmd *ucmd);
 
 /* sim.c */
 void iopfmap_sim_destroy(struct iopfmap_ctx *ctx);
+int iopfmap_sim_get_stats(struct iopfmap_ucmd *ucmd);
 int iopfmap_sim_create(struct iopfmap_ucmd *ucmd);
 int iopfmap_sim_dma(struct iopfmap_ucmd *ucmd);
 int iopfmap_sim_page_request(struct iopfmap_ucmd *ucmd);

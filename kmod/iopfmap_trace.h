@@ -2,7 +2,8 @@
 /*
  * iopfmap's tracepoints (TRACE_SYSTEM iopfmap), for perf, trace-cmd and
  * bpftrace: a fault and its outcome with its latency, IO page table maps
- * and unmaps, invalidations, and the response a device gets. Contexts are
+ * and unmaps, invalidations, groups pushed to a fault queue, and the
+ * response a device gets. Contexts are
  * named by their id (the netlink family reports the same ids).
  */
 #undef TRACE_SYSTEM
@@ -155,6 +156,41 @@ TRACE_EVENT(iopfmap_respond,
 				   { IOPFMAP_PAGE_RESP_INVALID, "invalid" },
 				   { IOPFMAP_PAGE_RESP_FAILURE, "failure" }),
 		  __entry->nr_faults)
+);
+
+/*
+ * A group offered to a context's fault queue: @ret is 0 (queued, @cookie
+ * names it), -ENOSPC (full) or -ENODEV (closed): then it is answered
+ * INVALID at once.
+ */
+TRACE_EVENT(iopfmap_queue_push,
+	TP_PROTO(u32 ctx, u32 dev, u64 addr, u32 nr, u32 flags, u64 cookie,
+		 u32 pending, int ret),
+	TP_ARGS(ctx, dev, addr, nr, flags, cookie, pending, ret),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u32, dev)
+		__field(u64, addr)
+		__field(u32, nr)
+		__field(u32, flags)
+		__field(u64, cookie)
+		__field(u32, pending)
+		__field(int, ret)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->dev = dev;
+		__entry->addr = addr;
+		__entry->nr = nr;
+		__entry->flags = flags;
+		__entry->cookie = cookie;
+		__entry->pending = pending;
+		__entry->ret = ret;
+	),
+	TP_printk("ctx=%u dev=%u addr=%#llx n=%u stage=%u cookie=%#llx pending=%u ret=%d",
+		  __entry->ctx, __entry->dev, __entry->addr, __entry->nr,
+		  __entry->flags & IOPFMAP_RECORD_STAGE1 ? 1 : 2,
+		  __entry->cookie, __entry->pending, __entry->ret)
 );
 
 #endif /* IOPFMAP_TRACE_H */

@@ -39,7 +39,7 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 	/* Pairs with the release in SIM_CREATE: the table is initialized. */
 	struct iopfmap_iopt *iopt = smp_load_acquire(&ucmd->ctx->iopt);
 
-	if (cmd->__reserved || cmd->__reserved2)
+	if (cmd->__reserved || cmd->__reserved2 || cmd->__reserved3)
 		return -EOPNOTSUPP;
 
 	cmd->out_abi_version = IOPFMAP_ABI_VERSION;
@@ -51,6 +51,7 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 	cmd->out_iopt_type = iopt ? iopt->type : IOPFMAP_IOPT_NONE;
 	cmd->out_iova_start = iopt ? iopt->iova_start : 0;
 	cmd->out_iova_last = iopt ? iopt->iova_last : 0;
+	cmd->out_ctx_id = ucmd->ctx->id;
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 
@@ -84,6 +85,7 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 
 	/* Devices stop faulting first; the ranges use the IO page table. */
 	iopfmap_ctx_destroy_devices(ctx);
+	iopfmap_ctx_destroy_queue(ctx);
 	iopfmap_ctx_destroy_ranges(ctx);
 	iopfmap_sim_destroy(ctx);
 	iopfmap_ctx_free_domains(ctx);
@@ -108,6 +110,9 @@ union iopfmap_ucmd_buffer {
 	struct iopfmap_sim_s1_unmap sim_s1_unmap;
 	struct iopfmap_device_attach device_attach;
 	struct iopfmap_device_detach device_detach;
+	struct iopfmap_queue_alloc queue_alloc;
+	struct iopfmap_queue_info queue_info;
+	struct iopfmap_sim_stats sim_stats;
 };
 
 struct iopfmap_ioctl_op {
@@ -168,41 +173,77 @@ static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
 			 IOPFMAP_ATTACH_REQUIRE_IOPF),
 	IOPFMAP_IOCTL_OP(DEVICE_DETACH, iopfmap_device_detach,
 			 struct iopfmap_device_detach, __reserved, 0),
+	IOPFMAP_IOCTL_OP(QUEUE_ALLOC, iopfmap_queue_alloc,
+			 struct iopfmap_queue_alloc, out_features,
+			 IOPFMAP_QUEUE_NONBLOCK),
+	IOPFMAP_IOCTL_OP(SIM_GET_STATS, iopfmap_sim_get_stats,
+			 struct iopfmap_sim_stats, out_withdrawn, 0),
 };
+
+/* The commands of a queue fd. */
+static const struct iopfmap_ioctl_op iopfmap_queue_ioctl_ops[] = {
+	IOPFMAP_IOCTL_OP(QUEUE_GET_INFO, iopfmap_queue_get_info,
+			 struct iopfmap_queue_info, out_refused, 0),
+};
+
+static long iopfmap_ioctl_dispatch(const struct iopfmap_ioctl_op *ops,
+				   unsigned int nr_ops,
+				   struct iopfmap_ucmd *ucmd, unsigned int cmd)
+{
+	struct iopfmap_cmd_header *header = ucmd->cmd;
+	const struct iopfmap_ioctl_op *op;
+	unsigned int nr = _IOC_NR(cmd);
+	int ret;
+
+	if (_IOC_TYPE(cmd) != IOPFMAP_TYPE || nr < IOPFMAP_CMD_BASE ||
+	    nr - IOPFMAP_CMD_BASE >= nr_ops)
+		return -ENOTTY;
+	op = &ops[nr - IOPFMAP_CMD_BASE];
+	if (!op->execute || op->ioctl_num != cmd)
+		return -ENOTTY;
+
+	if (get_user(ucmd->user_size, (u32 __user *)ucmd->ubuffer))
+		return -EFAULT;
+	if (ucmd->user_size < op->min_size)
+		return -EINVAL;
+	ret = copy_struct_from_user(ucmd->cmd, op->size, ucmd->ubuffer,
+				    ucmd->user_size);
+	if (ret)
+		return ret;
+	if (header->flags & ~op->valid_flags)
+		return -EOPNOTSUPP;
+
+	return op->execute(ucmd);
+}
 
 static long iopfmap_fops_ioctl(struct file *filp, unsigned int cmd,
 			       unsigned long arg)
 {
-	const struct iopfmap_ioctl_op *op;
 	union iopfmap_ucmd_buffer buf;
 	struct iopfmap_ucmd ucmd = {
 		.ctx = filp->private_data,
 		.ubuffer = (void __user *)arg,
 		.cmd = &buf,
 	};
-	struct iopfmap_cmd_header *header = (void *)&buf;
-	unsigned int nr = _IOC_NR(cmd);
-	int ret;
 
-	if (_IOC_TYPE(cmd) != IOPFMAP_TYPE || nr < IOPFMAP_CMD_BASE ||
-	    nr - IOPFMAP_CMD_BASE >= ARRAY_SIZE(iopfmap_ioctl_ops))
-		return -ENOTTY;
-	op = &iopfmap_ioctl_ops[nr - IOPFMAP_CMD_BASE];
-	if (!op->execute || op->ioctl_num != cmd)
-		return -ENOTTY;
+	return iopfmap_ioctl_dispatch(iopfmap_ioctl_ops,
+				      ARRAY_SIZE(iopfmap_ioctl_ops), &ucmd,
+				      cmd);
+}
 
-	if (get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer))
-		return -EFAULT;
-	if (ucmd.user_size < op->min_size)
-		return -EINVAL;
-	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
-				    ucmd.user_size);
-	if (ret)
-		return ret;
-	if (header->flags & ~op->valid_flags)
-		return -EOPNOTSUPP;
+long iopfmap_queue_ioctl(struct iopfmap_queue *queue, unsigned int cmd,
+			 unsigned long arg)
+{
+	union iopfmap_ucmd_buffer buf;
+	struct iopfmap_ucmd ucmd = {
+		.queue = queue,
+		.ubuffer = (void __user *)arg,
+		.cmd = &buf,
+	};
 
-	return op->execute(&ucmd);
+	return iopfmap_ioctl_dispatch(iopfmap_queue_ioctl_ops,
+				      ARRAY_SIZE(iopfmap_queue_ioctl_ops),
+				      &ucmd, cmd);
 }
 
 static const struct file_operations iopfmap_fops = {

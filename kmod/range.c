@@ -703,7 +703,7 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 	struct iopfmap_iopt *iopt;
 	int ret;
 
-	if (cmd->__reserved)
+	if (cmd->__reserved || cmd->__reserved2)
 		return -EOPNOTSUPP;
 	if (!(cmd->flags & (IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE)) ||
 	    ((cmd->flags & IOPFMAP_MAP_PIN) &&
@@ -775,6 +775,14 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 		ret = -EEXIST;
 		goto err_unlock;
 	}
+	/* Ids are not reused: a stale fault record cannot name a new range. */
+	range->id = ctx->next_range_id + 1 ?: 1;
+	cmd->out_range_id = range->id;
+	/* Before anything is pinned: failing here changes nothing. */
+	ret = iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
+	if (ret)
+		goto err_unlock;
+	ctx->next_range_id = range->id;
 	if (cmd->flags & IOPFMAP_MAP_PIN) {
 		ret = iopfmap_range_switch_mode(range, IOPFMAP_MODE_PIN);
 		if (ret)

@@ -48,11 +48,24 @@ struct iopfmap_sim_tlb_entry {
 	u64 pte;			/* of that base page */
 };
 
+/* The device's own view of its page requests: SIM_GET_STATS. */
+enum sim_stat {
+	SIM_STAT_PAGE_REQUESTS,
+	SIM_STAT_RESPONSES,
+	SIM_STAT_RESP_SUCCESS,
+	SIM_STAT_RESP_INVALID,
+	SIM_STAT_RESP_FAILURE,
+	SIM_STAT_WITHDRAWN,
+	SIM_STAT_NR,
+};
+
 struct iopfmap_sim {
 	struct iopfmap_iopt iopt;	/* stage 2: the context's table */
 	struct iopfmap_ctx *ctx;
+	struct iopfmap_fault_source src;
 	bool nested;
 	atomic_t next_grpid;
+	atomic64_t stats[SIM_STAT_NR];
 
 	spinlock_t lock;		/* see iopfmap_private.h */
 	struct iopfmap_swpt s2;
@@ -322,6 +335,7 @@ int iopfmap_sim_create(struct iopfmap_ucmd *ucmd)
 	sim->iopt.iova_start = 0;
 	sim->iopt.iova_last = SIM_IOVA_SIZE - 1;
 	sim->ctx = ctx;
+	sim->src.dev_id = 0;
 	sim->nested = cmd->flags & IOPFMAP_SIM_NESTED;
 	spin_lock_init(&sim->lock);
 	mutex_init(&sim->prq_lock);
@@ -410,6 +424,43 @@ static enum sim_xlate sim_translate(struct iopfmap_sim *sim, u64 iova,
 }
 
 /*
+ * Raises one page request group and waits for its response, counting
+ * both as the device sees them. A stage-1 miss goes to the fault queue
+ * (only userspace can fill stage 1); any other group is resolved like a
+ * real device's. Returns 0 with *@resp set, or -EINTR if the caller got
+ * a fatal signal while userspace held the group.
+ */
+static int sim_raise(struct iopfmap_sim *sim,
+		     const struct iopfmap_fault *faults, unsigned int nr,
+		     bool stage1, u32 *resp)
+{
+	int ret;
+
+	atomic64_inc(&sim->stats[SIM_STAT_PAGE_REQUESTS]);
+	if (stage1)
+		ret = iopfmap_queue_forward(sim->ctx, &sim->src, faults, nr,
+					    NULL, IOPFMAP_RECORD_STAGE1, true,
+					    resp);
+	else
+		ret = iopfmap_handle_group(sim->ctx, &sim->src, faults, nr,
+					   true, resp);
+	if (ret) {
+		atomic64_inc(&sim->stats[SIM_STAT_WITHDRAWN]);
+		return ret;
+	}
+	atomic64_inc(&sim->stats[SIM_STAT_RESPONSES]);
+	atomic64_inc(&sim->stats[*resp == IOPFMAP_PAGE_RESP_SUCCESS ?
+				 SIM_STAT_RESP_SUCCESS :
+				 *resp == IOPFMAP_PAGE_RESP_FAILURE ?
+				 SIM_STAT_RESP_FAILURE :
+				 SIM_STAT_RESP_INVALID]);
+	return 0;
+}
+
+/* Not a status: the DMA's caller got a fatal signal. */
+#define SIM_DMA_INTR	U32_MAX
+
+/*
  * Moves @len bytes (within one page) between @buf and @iova, raising page
  * requests until the translation hits. Returns an IOPFMAP_SIM_DMA_*.
  */
@@ -422,6 +473,8 @@ static u32 sim_dma_page(struct iopfmap_sim *sim, struct iopfmap_sim_dma *cmd,
 	unsigned int tries;
 	phys_addr_t phys;
 	u64 s2_addr = 0;
+	bool stage1;
+	u32 resp;
 
 	for (tries = 0;; tries++) {
 		spin_lock(&sim->lock);
@@ -441,13 +494,12 @@ static u32 sim_dma_page(struct iopfmap_sim *sim, struct iopfmap_sim_dma *cmd,
 
 		if (xlate == SIM_XLATE_OK)
 			return IOPFMAP_SIM_DMA_OK;
-		if (xlate == SIM_XLATE_S1_FAULT)
-			return IOPFMAP_SIM_DMA_S1_FAULT;
 		if (tries == SIM_MAX_TRIES)
 			return IOPFMAP_SIM_DMA_NO_PROGRESS;
 
+		stage1 = xlate == SIM_XLATE_S1_FAULT;
 		fault = (struct iopfmap_fault){
-			.iova = s2_addr & PAGE_MASK,
+			.iova = (stage1 ? iova : s2_addr) & PAGE_MASK,
 			.flags = (write ? IOPFMAP_FAULT_WRITE :
 					  IOPFMAP_FAULT_READ) |
 				 IOPFMAP_FAULT_LAST,
@@ -459,9 +511,14 @@ static u32 sim_dma_page(struct iopfmap_sim *sim, struct iopfmap_sim_dma *cmd,
 			fault.pasid = cmd->pasid;
 		}
 		cmd->out_faults++;
-		if (iopfmap_handle_fault(sim->ctx, &fault) !=
-		    IOPFMAP_PAGE_RESP_SUCCESS)
-			return IOPFMAP_SIM_DMA_INVALID;
+		if (sim_raise(sim, &fault, 1, stage1, &resp))
+			return SIM_DMA_INTR;
+		if (resp == IOPFMAP_PAGE_RESP_SUCCESS)
+			continue;
+		if (stage1)
+			return IOPFMAP_SIM_DMA_S1_FAULT;
+		return resp == IOPFMAP_PAGE_RESP_FAILURE ?
+		       IOPFMAP_SIM_DMA_FAILURE : IOPFMAP_SIM_DMA_INVALID;
 	}
 }
 
@@ -508,6 +565,10 @@ int iopfmap_sim_dma(struct iopfmap_ucmd *ucmd)
 			break;
 		}
 		status = sim_dma_page(sim, cmd, iova, bounce, len);
+		if (status == SIM_DMA_INTR) {
+			ret = -EINTR;
+			break;
+		}
 		if (status != IOPFMAP_SIM_DMA_OK) {
 			cmd->out_status = status;
 			cmd->out_fault_iova = iova;
@@ -547,14 +608,17 @@ static bool sim_same_group(const struct iopfmap_fault *a,
 /*
  * A raw page request. As the IOMMU core does with a PRI group, requests
  * are held until the group's last one arrives; the group is then resolved
- * and answered once, SUCCESS only if every page was.
+ * and answered once, SUCCESS only if every page was. It is resolved
+ * without prq_lock: it may wait for userspace.
  */
 int iopfmap_sim_page_request(struct iopfmap_ucmd *ucmd)
 {
 	struct iopfmap_sim_page_request *cmd = ucmd->cmd;
 	struct iopfmap_sim *sim = sim_of(ucmd);
+	struct iopfmap_fault *group;
 	struct iopfmap_fault fault;
-	unsigned int i, kept;
+	unsigned int i, kept, nr;
+	int ret;
 	u32 resp;
 
 	if (cmd->__reserved)
@@ -585,22 +649,47 @@ int iopfmap_sim_page_request(struct iopfmap_ucmd *ucmd)
 		return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 	}
 
-	resp = iopfmap_handle_fault(sim->ctx, &fault);
-	for (i = 0, kept = 0; i < sim->prq_count; i++) {
+	group = kmalloc_array(IOPFMAP_PRQ_GROUP_MAX + 1, sizeof(*group),
+			      GFP_KERNEL);
+	if (!group) {
+		mutex_unlock(&sim->prq_lock);
+		return -ENOMEM;
+	}
+	/* The held requests in arrival order, then the last one. */
+	for (i = 0, kept = 0, nr = 0; i < sim->prq_count; i++) {
 		struct iopfmap_fault *f = &sim->prq_pending[i];
 
-		if (!sim_same_group(f, &fault)) {
+		if (sim_same_group(f, &fault))
+			group[nr++] = *f;
+		else
 			sim->prq_pending[kept++] = *f;
-			continue;
-		}
-		if (iopfmap_handle_fault(sim->ctx, f) !=
-		    IOPFMAP_PAGE_RESP_SUCCESS)
-			resp = IOPFMAP_PAGE_RESP_INVALID;
 	}
 	sim->prq_count = kept;
 	mutex_unlock(&sim->prq_lock);
+	group[nr++] = fault;
 
+	ret = sim_raise(sim, group, nr, false, &resp);
+	kfree(group);
+	if (ret)
+		return ret;
 	cmd->out_response = resp;
+	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
+}
+
+int iopfmap_sim_get_stats(struct iopfmap_ucmd *ucmd)
+{
+	struct iopfmap_sim_stats *cmd = ucmd->cmd;
+	struct iopfmap_sim *sim = sim_of(ucmd);
+	u64 *out = &cmd->out_page_requests;
+	unsigned int i;
+
+	if (!sim)
+		return -ENODEV;
+	BUILD_BUG_ON(sizeof(*cmd) != offsetof(typeof(*cmd),
+					      out_page_requests) +
+		     SIM_STAT_NR * sizeof(u64));
+	for (i = 0; i < SIM_STAT_NR; i++)
+		out[i] = atomic64_read(&sim->stats[i]);
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 

@@ -34,13 +34,24 @@ FIXTURE(iopfmap)
 	char *buf;		/* one read-write page ... */
 	char *noaccess;		/* ... followed by a PROT_NONE page */
 	char *saved;		/* a copy of buf, to see whether it changed */
+	int qfd;		/* a queue of fd, for the queue's commands */
 };
+
+/* A fault queue of context @fd: its descriptor or -errno. */
+static int abi_queue_alloc(int fd)
+{
+	struct iopfmap_queue_alloc qa = { .size = sizeof(qa) };
+	int ret = _test_ioctl(fd, IOPFMAP_QUEUE_ALLOC, &qa);
+
+	return ret ? ret : qa.out_fd;
+}
 
 FIXTURE_SETUP(iopfmap)
 {
 	size_t psz = page_size();
 
 	OPEN_CONTEXT(&self->fd);
+	self->qfd = -1;
 
 	self->buf = mmap(NULL, 2 * psz, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -55,6 +66,8 @@ FIXTURE_TEARDOWN(iopfmap)
 {
 	free(self->saved);
 	munmap(self->buf, 2 * page_size());
+	if (self->qfd >= 0)
+		close(self->qfd);
 	close(self->fd);
 }
 
@@ -98,6 +111,7 @@ TEST_F(iopfmap, get_info_no_iopt)
 	info.flags = 0;
 	info.__reserved = 0;
 	info.__reserved2 = 0;
+	info.__reserved3 = 0;
 	test_cmd_get_info(self->fd, &info);
 	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info.out_abi_version);
 	EXPECT_EQ(IOPFMAP_FEATURE_MAP, info.out_features & IOPFMAP_FEATURE_MAP)
@@ -189,6 +203,7 @@ TEST_F(iopfmap, get_info_output_limited_to_size)
 	info->flags = 0;
 	info->__reserved = 0;
 	info->__reserved2 = 0;
+	info->__reserved3 = 0;
 	test_cmd_get_info(self->fd, info);
 	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info->out_abi_version);
 	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, info->out_iopt_type);
@@ -253,7 +268,7 @@ TEST_F(iopfmap, get_info_reserved)
 		int __ret;							\
 										\
 		memcpy(self->saved, self->buf, page_size());			\
-		__ret = _test_ioctl(self->fd, (d)->cmd, arg);			\
+		__ret = _test_ioctl(cmd_fd, (d)->cmd, arg);			\
 		EXPECT_EQ(-(_errno), __ret)					\
 			TH_LOG("%s, " fmt ": %s", (d)->name, ##__VA_ARGS__,	\
 			       strerror(-__ret));				\
@@ -272,14 +287,23 @@ static int zero_struct_result(struct __test_metadata *_metadata,
 			      const struct iopfmap_ioctl_desc *d, char *buf,
 			      __u32 size)
 {
-	int fd, ret;
+	int fd, qfd = -1, ret;
 
 	fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
 	EXPECT_LE(0, fd) TH_LOG("open " IOPFMAP_DEV ": %s", strerror(errno));
 	if (fd < 0)
 		return -errno;
+	if (d->on_queue) {
+		qfd = abi_queue_alloc(fd);
+		EXPECT_LE(0, qfd) TH_LOG("QUEUE_ALLOC: %s", strerror(-qfd));
+	}
 	put_header(buf, size, 0);
-	ret = _test_ioctl(fd, d->cmd, buf);
+	ret = _test_ioctl(d->on_queue ? qfd : fd, d->cmd, buf);
+	/* A new queue's descriptor: ours to close. */
+	if (!ret && d->cmd == IOPFMAP_QUEUE_ALLOC)
+		close(((struct iopfmap_queue_alloc *)buf)->out_fd);
+	if (qfd >= 0)
+		close(qfd);
 	close(fd);
 	return ret;
 }
@@ -298,9 +322,19 @@ TEST_F(iopfmap, size_contract)
 
 	for (i = 0; i < IOPFMAP_NUM_IOCTLS; i++) {
 		const struct iopfmap_ioctl_desc *d = &iopfmap_ioctls[i];
+		int cmd_fd = self->fd;
 		char *p;
 
 		ASSERT_TRUE(d->name != NULL) TH_LOG("hole in iopfmap_ioctls[] at %u", i);
+		if (d->on_queue) {
+			/* Not a context command; the contract holds on a queue. */
+			put_header(self->buf, d->size, 0);
+			EXPECT_REFUSED(d, self->buf, ENOTTY, "on a context");
+			if (self->qfd < 0)
+				self->qfd = abi_queue_alloc(self->fd);
+			ASSERT_LE(0, self->qfd);
+			cmd_fd = self->qfd;
+		}
 		ASSERT_LE(8U, d->min_size) TH_LOG("%s", d->name);
 		ASSERT_LE(d->min_size, d->size) TH_LOG("%s", d->name);
 		ASSERT_LE(d->size + 8, psz) TH_LOG("%s", d->name);

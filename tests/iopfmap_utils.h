@@ -57,6 +57,7 @@ struct iopfmap_ioctl_desc {
 	size_t size;
 	size_t min_size;
 	__u32 valid_flags;
+	bool on_queue;		/* a command of a queue fd, not a context */
 };
 
 /*
@@ -108,6 +109,18 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 			   IOPFMAP_ATTACH_REQUIRE_IOPF),
 	IOPFMAP_IOCTL_DESC(DEVICE_DETACH, struct iopfmap_device_detach,
 			   __reserved, 0),
+	IOPFMAP_IOCTL_DESC(QUEUE_ALLOC, struct iopfmap_queue_alloc,
+			   out_features, IOPFMAP_QUEUE_NONBLOCK),
+	[IOPFMAP_CMD_QUEUE_GET_INFO - IOPFMAP_CMD_BASE] = {
+		.name = "IOPFMAP_QUEUE_GET_INFO",
+		.cmd = IOPFMAP_QUEUE_GET_INFO,
+		.size = sizeof(struct iopfmap_queue_info),
+		.min_size = offsetofend(struct iopfmap_queue_info,
+					out_refused),
+		.on_queue = true,
+	},
+	IOPFMAP_IOCTL_DESC(SIM_GET_STATS, struct iopfmap_sim_stats,
+			   out_withdrawn, 0),
 };
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 

@@ -71,6 +71,9 @@ enum {
 	IOPFMAP_CMD_SIM_S1_UNMAP,
 	IOPFMAP_CMD_DEVICE_ATTACH,
 	IOPFMAP_CMD_DEVICE_DETACH,
+	IOPFMAP_CMD_QUEUE_ALLOC,
+	IOPFMAP_CMD_QUEUE_GET_INFO,
+	IOPFMAP_CMD_SIM_GET_STATS,
 };
 
 /*
@@ -95,14 +98,19 @@ enum {
  * SMMU stall). Without it, an attached device's page requests never reach
  * iopfmap: only PIN ranges, or a driver that raises software page requests
  * (docs/kernel-apis.md), make its DMA work.
+ * IOPFMAP_FEATURE_QUEUE: fault queues (QUEUE_ALLOC, QUEUE_GET_INFO, the
+ * fault queue fd), range ids from MAP, context ids from GET_INFO, and
+ * SIM_GET_STATS.
  */
 #define IOPFMAP_FEATURE_MAP	(1ULL << 0)
 #define IOPFMAP_FEATURE_SIM	(1ULL << 1)
 #define IOPFMAP_FEATURE_DEVICE	(1ULL << 2)
 #define IOPFMAP_FEATURE_HW_IOPF	(1ULL << 3)
+#define IOPFMAP_FEATURE_QUEUE	(1ULL << 4)
 #define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM | \
 				 IOPFMAP_FEATURE_DEVICE | \
-				 IOPFMAP_FEATURE_HW_IOPF)
+				 IOPFMAP_FEATURE_HW_IOPF | \
+				 IOPFMAP_FEATURE_QUEUE)
 
 /* iopfmap_info.out_iopt_type: what translates the context's IOVAs. */
 #define IOPFMAP_IOPT_NONE	0	/* nothing yet: MAP fails with ENODEV */
@@ -125,6 +133,9 @@ enum {
  * @out_iova_last: last IOVA it can translate (inclusive); 0 with no table.
  *                 With devices attached, the aperture is the intersection
  *                 of their domains' apertures.
+ * @out_ctx_id: the context's id, as fault records, tracepoints and iopfctl
+ *              name it; never 0 (with IOPFMAP_FEATURE_QUEUE)
+ * @__reserved3: must be 0
  *
  * Reports what the module supports, so that userspace can discover
  * features before using them, and what the context's IO page table can
@@ -142,6 +153,8 @@ struct iopfmap_info {
 	__u32 __reserved2;
 	__aligned_u64 out_iova_start;
 	__aligned_u64 out_iova_last;
+	__u32 out_ctx_id;
+	__u32 __reserved3;
 };
 
 #define IOPFMAP_GET_INFO _IO(IOPFMAP_TYPE, IOPFMAP_CMD_GET_INFO)
@@ -191,11 +204,16 @@ struct iopfmap_info {
  *                  IOVA space to its own size and clipped to the range,
  *                  faulting the CPU pages in
  * @__reserved: must be 0
+ * @out_range_id: the range's id in the context, as fault records name it;
+ *                never 0 (with IOPFMAP_FEATURE_QUEUE)
+ * @__reserved2: must be 0
  *
- * Creates a range (see "Ranges"). With IOPFMAP_MAP_FORWARD the kernel
- * does not resolve the range's faults itself: they are for a userspace
- * fault handler (a later ABI addition); until one is attached they are
- * answered INVALID.
+ * Creates a range (see "Ranges"). With IOPFMAP_MAP_FORWARD the kernel asks
+ * userspace before it resolves a fault on the range: the page request
+ * group goes to the context's fault queue (see "Fault queues"), and only a
+ * SUCCESS response makes the kernel map the pages, as for any range, and
+ * answer the device. While the context has no fault queue, such faults
+ * are answered INVALID.
  *
  * Errors:
  *  - ENODEV: the context has no IO page table yet (IOPFMAP_SIM_CREATE).
@@ -221,6 +239,8 @@ struct iopfmap_map {
 	__aligned_u64 length;
 	__u32 prefetch_pages;
 	__u32 __reserved;
+	__u32 out_range_id;
+	__u32 __reserved2;
 };
 
 #define IOPFMAP_MAP _IO(IOPFMAP_TYPE, IOPFMAP_CMD_MAP)
@@ -304,7 +324,8 @@ struct iopfmap_set_mode {
  * @out_faults_handled: of those, answered SUCCESS
  * @out_faults_invalid: of those, answered INVALID (outside every range,
  *                      no permission, no CPU page)
- * @out_faults_forwarded: of those, for a userspace fault handler
+ * @out_faults_forwarded: of those, on FORWARD ranges: sent to the fault
+ *                        queue, or answered INVALID for want of one
  * @out_pages_mapped: base pages entered into the IO page table, faulted,
  *                    prefetched, in 2 MiB entries or pinned
  * @out_pages_prefetched: of those, mapped by a prefetch window around
@@ -385,7 +406,10 @@ struct iopfmap_query_mapped {
  * stages: a stage-1 table that userspace fills (IOPFMAP_SIM_S1_MAP, as a
  * guest's vIOMMU would), whose output addresses are the context's IOVAs,
  * then the context's IO page table (stage 2). A stage-2 miss is resolved
- * in the kernel; a stage-1 miss belongs to userspace and ends the DMA with
+ * in the kernel; a stage-1 miss belongs to userspace. It goes to the
+ * context's fault queue as a one-page group with IOPFMAP_RECORD_STAGE1
+ * (see "Fault queues"): after SUCCESS the engine translates again, after
+ * any other answer, or with no queue, the DMA ends with
  * IOPFMAP_SIM_DMA_S1_FAULT.
  */
 
@@ -428,6 +452,7 @@ struct iopfmap_sim_create {
 #define IOPFMAP_SIM_DMA_NO_PROGRESS	3	/* missed again after SUCCESS,
 						 * too many times
 						 */
+#define IOPFMAP_SIM_DMA_FAILURE		4	/* a page request got FAILURE */
 
 /**
  * struct iopfmap_sim_dma - ioctl(IOPFMAP_SIM_DMA)
@@ -448,7 +473,11 @@ struct iopfmap_sim_create {
  *
  * Runs the simulated DMA engine in the caller's thread. A page request it
  * raises is resolved before the engine goes on, as a device waits for
- * its page response. Errors: ENODEV (no simulated device), EINVAL (zero
+ * its page response; for a forwarded one that lasts until the fault
+ * queue answers it. A fatal signal withdraws the request from the queue
+ * (it is counted as withdrawn and never answered).
+ *
+ * Errors: ENODEV (no simulated device), EINVAL (zero
  * or too long @length, wraps around, a PASID of more than 20 bits, or a
  * non-zero @pasid without IOPFMAP_SIM_DMA_PASID), EFAULT (@buffer; the
  * device may already have moved part of the data), EINTR (a fatal signal
@@ -669,5 +698,292 @@ struct iopfmap_device_detach {
 };
 
 #define IOPFMAP_DEVICE_DETACH _IO(IOPFMAP_TYPE, IOPFMAP_CMD_DEVICE_DETACH)
+
+/**
+ * struct iopfmap_sim_stats - ioctl(IOPFMAP_SIM_GET_STATS)
+ * @size: sizeof(struct iopfmap_sim_stats)
+ * @flags: must be 0
+ * @out_page_requests: page request groups the simulated device raised
+ *                     (SIM_DMA misses of both stages, and
+ *                     SIM_PAGE_REQUEST groups once their last request came)
+ * @out_responses: page responses it received; equals @out_page_requests
+ *                 whenever no DMA or page request is in flight
+ * @out_resp_success: of those, SUCCESS
+ * @out_resp_invalid: of those, INVALID
+ * @out_resp_failure: of those, FAILURE
+ * @out_withdrawn: groups the device gave up on (its caller got a fatal
+ *                 signal while the fault queue held them): no response
+ *
+ * The simulated device's own view of its page requests, to check that
+ * each was answered once. Errors: ENODEV (no simulated device).
+ */
+struct iopfmap_sim_stats {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 out_page_requests;
+	__aligned_u64 out_responses;
+	__aligned_u64 out_resp_success;
+	__aligned_u64 out_resp_invalid;
+	__aligned_u64 out_resp_failure;
+	__aligned_u64 out_withdrawn;
+};
+
+#define IOPFMAP_SIM_GET_STATS _IO(IOPFMAP_TYPE, IOPFMAP_CMD_SIM_GET_STATS)
+
+/**
+ * DOC: Fault queues
+ *
+ * A fault queue hands page request groups that the kernel does not
+ * resolve by itself to userspace: groups that touch a FORWARD range, and
+ * the simulated device's stage-1 misses (nested translation, where only
+ * the guest can fill the table). IOPFMAP_QUEUE_ALLOC on a context returns
+ * the queue's file descriptor; a context has at most one live queue. The
+ * descriptor can be passed to another process (SCM_RIGHTS): whoever holds
+ * it serves the context's faults, without access to the context itself.
+ *
+ * A group is delivered whole, as one fault record per page request,
+ * struct iopfmap_fault_record, the last one flagged IOPFMAP_RECORD_LAST.
+ * All records of a group carry the group's cookie. Userspace answers the
+ * group once, with a struct iopfmap_fault_response naming the cookie and
+ * a PCIe page response code (IOPFMAP_PAGE_RESP_SUCCESS, _INVALID,
+ * _FAILURE). For a FORWARD range, SUCCESS means "go ahead": the kernel
+ * then maps the group's pages and answers the device with the outcome.
+ * For a stage-1 record, SUCCESS means the stage-1 entry now exists: the
+ * device translates again. Any other code goes to the device as it is.
+ *
+ * Exactly one answer reaches the device for every group:
+ *
+ *  - A response naming a cookie that was never delivered, was already
+ *    answered, or was answered by the kernel meanwhile (timeout, close,
+ *    detach) fails with ENOENT and changes nothing. An unknown code or a
+ *    non-zero __reserved field fails with EINVAL.
+ *  - When the queue's last descriptor is closed (the serving process
+ *    exits or is killed), every group it holds, delivered or not, is
+ *    answered INVALID. The context's next QUEUE_ALLOC gets a new queue.
+ *  - A queue holds at most @depth groups (IOPFMAP_QUEUE_ALLOC). A group
+ *    arriving at a full queue is answered INVALID at once and counted as
+ *    an overflow.
+ *  - With a timeout, a group not answered within @timeout_ms of its
+ *    arrival is answered INVALID and counted. The default is no timeout:
+ *    PCIe sets none, and a device may wait as long as its handler takes.
+ *  - DETACH of a device, or close() of the context, answers that
+ *    device's groups INVALID. A queue whose context is gone reads end of
+ *    file, polls EPOLLHUP, and fails new uring commands with ENODEV.
+ *
+ * The descriptor is served in one of two ways, which can be mixed:
+ *
+ *  - read() returns whole groups only: as many whole groups as fit in the
+ *    buffer, and EINVAL when even the next group does not fit (a buffer of
+ *    IOPFMAP_FAULT_GROUP_MAX records always does). It blocks while the
+ *    queue is empty, unless the descriptor is O_NONBLOCK (EAGAIN). poll()
+ *    reports EPOLLIN while undelivered groups wait, and EPOLLOUT always.
+ *    write() takes an array of whole struct iopfmap_fault_response; it
+ *    returns the bytes of the responses it applied, stopping at the first
+ *    refused one, whose errno it returns if it is the first. This works
+ *    with epoll and with io_uring's READ and WRITE.
+ *  - io_uring commands (IORING_OP_URING_CMD, as ublk does it), with a
+ *    struct iopfmap_queue_fetch or struct iopfmap_queue_commit in the
+ *    SQE's command area (16 bytes: any ring, no IORING_SETUP_SQE128
+ *    needed). The queue has @depth slots. IOPFMAP_QUEUE_FETCH gives slot
+ *    @slot a record buffer and arms it: the command completes when a group
+ *    arrives, with the number of records written into the buffer as its
+ *    result. IOPFMAP_QUEUE_COMMIT_AND_FETCH answers a group and re-arms a
+ *    slot with the buffer it was given last, in one trip. Many armed slots
+ *    let one io_uring_enter() move a batch. A command fails with: EINVAL
+ *    (bad slot, buffer, flags, code, or COMMIT_AND_FETCH of a slot that
+ *    never had a buffer), EBUSY (the slot is armed already), ENOENT (the
+ *    cookie, as for write(): the slot is not armed), EFAULT (the records
+ *    could not be written: the group goes back to the queue), ENODEV (the
+ *    context is gone), ECANCELED (cancelled, see below). Armed commands
+ *    are cancelled when their ring is torn down or their task exits; with
+ *    IOPFMAP_QUEUE_FEAT_URING_CANCEL io_uring does it itself, else (Linux
+ *    6.1) closing any descriptor of the queue cancels the commands the
+ *    closing process armed.
+ *
+ * Errors of QUEUE_ALLOC: EBUSY (the context has a live queue), EINVAL
+ * (@depth above IOPFMAP_QUEUE_DEPTH_MAX), EMFILE/ENFILE (no descriptor).
+ */
+
+/* The largest page request group: one record per request. */
+#define IOPFMAP_FAULT_GROUP_MAX		64
+
+#define IOPFMAP_QUEUE_DEPTH_DEFAULT	256
+#define IOPFMAP_QUEUE_DEPTH_MAX		4096
+
+/* iopfmap_queue_alloc.flags */
+#define IOPFMAP_QUEUE_NONBLOCK	(1U << 0)	/* the fd is O_NONBLOCK */
+
+/* iopfmap_queue_alloc.out_features: how this kernel serves a queue */
+#define IOPFMAP_QUEUE_FEAT_RW		(1U << 0)	/* read/write/poll */
+#define IOPFMAP_QUEUE_FEAT_URING_CMD	(1U << 1)	/* FETCH, COMMIT */
+#define IOPFMAP_QUEUE_FEAT_URING_CANCEL	(1U << 2)	/* io_uring cancels */
+
+/**
+ * struct iopfmap_queue_alloc - ioctl(IOPFMAP_QUEUE_ALLOC)
+ * @size: sizeof(struct iopfmap_queue_alloc)
+ * @flags: 0 or IOPFMAP_QUEUE_NONBLOCK
+ * @depth: groups the queue holds, delivered or not; also its number of
+ *         io_uring slots. 0 means IOPFMAP_QUEUE_DEPTH_DEFAULT.
+ * @timeout_ms: answer a group INVALID this long after it arrived; 0: never
+ * @out_fd: the queue's file descriptor (close-on-exec)
+ * @out_features: IOPFMAP_QUEUE_FEAT_* bits
+ *
+ * Creates the context's fault queue (see "Fault queues").
+ */
+struct iopfmap_queue_alloc {
+	__u32 size;
+	__u32 flags;
+	__u32 depth;
+	__u32 timeout_ms;
+	__s32 out_fd;
+	__u32 out_features;
+};
+
+#define IOPFMAP_QUEUE_ALLOC _IO(IOPFMAP_TYPE, IOPFMAP_CMD_QUEUE_ALLOC)
+
+/* iopfmap_queue_info.out_flags */
+#define IOPFMAP_QUEUE_CTX_GONE	(1U << 0)	/* the context was closed */
+
+/**
+ * struct iopfmap_queue_info - ioctl(IOPFMAP_QUEUE_GET_INFO), on a queue fd
+ * @size: sizeof(struct iopfmap_queue_info)
+ * @flags: must be 0
+ * @out_ctx_id: the context the queue serves (iopfmap_info.out_ctx_id)
+ * @out_features: IOPFMAP_QUEUE_FEAT_* bits
+ * @out_depth: the queue's depth
+ * @out_timeout_ms: its timeout; 0: none
+ * @out_pending: groups waiting to be delivered
+ * @out_inflight: groups delivered and not answered yet
+ * @out_flags: IOPFMAP_QUEUE_CTX_GONE
+ * @__reserved: must be 0
+ * @out_groups: groups that arrived, overflows included
+ * @out_records: their page requests
+ * @out_delivered: deliveries to userspace (a group handed back after a
+ *                 failed copy is delivered again)
+ * @out_resp_success: groups userspace answered SUCCESS
+ * @out_resp_invalid: ... INVALID
+ * @out_resp_failure: ... FAILURE
+ * @out_timeouts: groups the timeout answered
+ * @out_closed: groups answered because their device was detached or the
+ *              context closed
+ * @out_overflows: groups answered at once because the queue was full
+ * @out_withdrawn: groups their device gave up on (no answer was due)
+ * @out_refused: responses refused (unknown cookie or code)
+ *
+ * Arrived and answered are counted apart: at any time @out_groups equals
+ * the sum of the answers, @out_withdrawn, @out_pending and @out_inflight.
+ * Groups still held when the queue is closed are answered INVALID and not
+ * counted anywhere: the queue is gone. Errors: ENOTTY on a context fd.
+ */
+struct iopfmap_queue_info {
+	__u32 size;
+	__u32 flags;
+	__u32 out_ctx_id;
+	__u32 out_features;
+	__u32 out_depth;
+	__u32 out_timeout_ms;
+	__u32 out_pending;
+	__u32 out_inflight;
+	__u32 out_flags;
+	__u32 __reserved;
+	__aligned_u64 out_groups;
+	__aligned_u64 out_records;
+	__aligned_u64 out_delivered;
+	__aligned_u64 out_resp_success;
+	__aligned_u64 out_resp_invalid;
+	__aligned_u64 out_resp_failure;
+	__aligned_u64 out_timeouts;
+	__aligned_u64 out_closed;
+	__aligned_u64 out_overflows;
+	__aligned_u64 out_withdrawn;
+	__aligned_u64 out_refused;
+};
+
+#define IOPFMAP_QUEUE_GET_INFO _IO(IOPFMAP_TYPE, IOPFMAP_CMD_QUEUE_GET_INFO)
+
+/* iopfmap_fault_record.flags */
+#define IOPFMAP_RECORD_LAST	(1U << 0)	/* the group's last record */
+#define IOPFMAP_RECORD_PASID	(1U << 1)	/* @pasid is valid */
+#define IOPFMAP_RECORD_STAGE1	(1U << 2)	/* a stage-1 miss: @addr is a
+						 * stage-1 input address
+						 */
+
+/**
+ * struct iopfmap_fault_record - one page request, as read from a queue
+ * @cookie: the group's cookie, for its response
+ * @addr: the page address: an IOVA of the context, or with
+ *        IOPFMAP_RECORD_STAGE1 the stage-1 input address that missed
+ * @time_ns: when the request arrived (CLOCK_MONOTONIC)
+ * @flags: IOPFMAP_RECORD_* bits
+ * @perm: IOPFMAP_PRQ_READ and/or IOPFMAP_PRQ_WRITE: the access asked for
+ * @pasid: with IOPFMAP_RECORD_PASID, the PASID
+ * @grpid: the PCIe page request group index
+ * @ctx_id: the context
+ * @dev_id: the device: an id from IOPFMAP_DEVICE_ATTACH, or 0 for the
+ *          simulated device
+ * @range_id: the range holding @addr (IOPFMAP_MAP's out_range_id); 0 for
+ *            a stage-1 record or an address outside every range
+ * @__reserved: 0
+ */
+struct iopfmap_fault_record {
+	__aligned_u64 cookie;
+	__aligned_u64 addr;
+	__aligned_u64 time_ns;
+	__u32 flags;
+	__u32 perm;
+	__u32 pasid;
+	__u32 grpid;
+	__u32 ctx_id;
+	__u32 dev_id;
+	__u32 range_id;
+	__u32 __reserved;
+};
+
+/**
+ * struct iopfmap_fault_response - one answer, as written to a queue
+ * @cookie: the group's cookie, from its records
+ * @code: IOPFMAP_PAGE_RESP_SUCCESS, _INVALID or _FAILURE
+ * @__reserved: must be 0
+ */
+struct iopfmap_fault_response {
+	__aligned_u64 cookie;
+	__u32 code;
+	__u32 __reserved;
+};
+
+/**
+ * struct iopfmap_queue_fetch - the command of IOPFMAP_QUEUE_FETCH
+ * @records: user address of the slot's buffer: @max_records records
+ * @slot: the slot, below the queue's depth
+ * @max_records: at least IOPFMAP_FAULT_GROUP_MAX
+ * @flags: must be 0
+ */
+struct iopfmap_queue_fetch {
+	__aligned_u64 records;
+	__u16 slot;
+	__u16 max_records;
+	__u32 flags;
+};
+
+/**
+ * struct iopfmap_queue_commit - the command of
+ * IOPFMAP_QUEUE_COMMIT_AND_FETCH
+ * @cookie: the group answered
+ * @slot: the slot to re-arm with its last buffer
+ * @code: the answer, IOPFMAP_PAGE_RESP_*
+ * @flags: must be 0
+ */
+struct iopfmap_queue_commit {
+	__aligned_u64 cookie;
+	__u16 slot;
+	__u16 code;
+	__u32 flags;
+};
+
+/* io_uring command opcodes (sqe->cmd_op) of a queue fd */
+#define IOPFMAP_QUEUE_FETCH \
+	_IOWR(IOPFMAP_TYPE, 0xa0, struct iopfmap_queue_fetch)
+#define IOPFMAP_QUEUE_COMMIT_AND_FETCH \
+	_IOWR(IOPFMAP_TYPE, 0xa1, struct iopfmap_queue_commit)
 
 #endif /* _UAPI_LINUX_IOPFMAP_H */
