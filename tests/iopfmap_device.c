@@ -1135,4 +1135,175 @@ TEST_F(device, report_page_requests)
 	EXPECT_EQ(st0.out_faults_handled, st1.out_faults_handled);
 }
 
+/* ---- FORWARD ranges: the device's faults go to the fault queue ------ */
+
+/* One edu DMA run by its own thread, while the test serves the queue. */
+struct bg_dma {
+	pthread_t thread;
+	int efd;
+	struct iopfmap_edu_dma d;
+	int ret;
+};
+
+static void *bg_dma_run(void *arg)
+{
+	struct bg_dma *b = arg;
+
+	b->ret = _test_ioctl(b->efd, IOPFMAP_EDU_DMA, &b->d);
+	return NULL;
+}
+
+static void bg_dma_start(struct __test_metadata *_metadata, struct bg_dma *b,
+			 int efd, const char *dev, __u32 flags, __u64 iova,
+			 __u32 len)
+{
+	memset(b, 0, sizeof(*b));
+	b->efd = efd;
+	snprintf(b->d.name, sizeof(b->d.name), "%s", dev);
+	b->d.flags = flags;
+	b->d.iova = iova;
+	b->d.length = len;
+	ASSERT_EQ(0, pthread_create(&b->thread, NULL, bg_dma_run, b));
+}
+
+/* The target range as FORWARD, and a queue of the context: its fd. */
+static int forward_setup(struct __test_metadata *_metadata,
+			 struct dev_state *s, __u32 *range_id)
+{
+	struct iopfmap_queue_alloc qa = { .size = sizeof(qa) };
+	struct iopfmap_map m = {
+		.size = sizeof(m),
+		.flags = RW | IOPFMAP_MAP_FORWARD,
+		.iova = IOVA_TGT,
+		.vaddr = (__u64)(unsigned long)s->tgt,
+		.length = TGT_PAGES * psz,
+	};
+	int ret;
+
+	map(_metadata, s->fd, IOVA_STG, s->stg, STG_PAGES * psz, RW);
+	ret = _test_ioctl(s->fd, IOPFMAP_MAP, &m);
+	EXPECT_EQ(0, ret) TH_LOG("MAP FORWARD: %s", strerror(-ret));
+	*range_id = m.out_range_id;
+	ret = _test_ioctl(s->fd, IOPFMAP_QUEUE_ALLOC, &qa);
+	EXPECT_EQ(0, ret) TH_LOG("QUEUE_ALLOC: %s", strerror(-ret));
+	return ret ? -1 : qa.out_fd;
+}
+
+static void queue_answer(struct __test_metadata *_metadata, int qfd,
+			 __u64 cookie, __u32 code, int want_errno)
+{
+	struct iopfmap_fault_response r = { .cookie = cookie, .code = code };
+	ssize_t n = write(qfd, &r, sizeof(r));
+
+	if (want_errno) {
+		EXPECT_EQ(-want_errno, n < 0 ? -errno : (int)n);
+	} else {
+		EXPECT_EQ((ssize_t)sizeof(r), n) TH_LOG("answer: %s",
+							 strerror(errno));
+	}
+}
+
+/*
+ * A device read of a FORWARD page: the group reaches the queue with the
+ * device's and the range's ids, userspace says SUCCESS, the kernel maps
+ * the page and the device reads what the CPU wrote.
+ */
+TEST_F(device, forward_range_served)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	struct iopfmap_fault_record rec[IOPFMAP_FAULT_GROUP_MAX];
+	struct iopfmap_edu_dma d2;
+	struct bg_dma b;
+	char got[XFER];
+	__u32 range_id;
+	int qfd;
+
+	a = attach(_metadata, s->fd, dev, 0);
+	qfd = forward_setup(_metadata, s, &range_id);
+	ASSERT_LE(0, qfd);
+	iopfmap_fill(s->tgt, psz, 'F');
+
+	bg_dma_start(_metadata, &b, s->efd, dev, 0, IOVA_TGT + 8, XFER - 8);
+	ASSERT_EQ((ssize_t)sizeof(rec[0]), read(qfd, rec, sizeof(rec)));
+	EXPECT_EQ(IOVA_TGT, rec[0].addr);
+	EXPECT_EQ((__u32)IOPFMAP_RECORD_LAST, rec[0].flags);
+	EXPECT_EQ((__u32)IOPFMAP_PRQ_READ, rec[0].perm);
+	EXPECT_EQ(a.out_dev_id, rec[0].dev_id);
+	EXPECT_EQ(range_id, rec[0].range_id);
+	EXPECT_NE(0U, range_id);
+	/* Userspace decides: not mapped before it says so. */
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	queue_answer(_metadata, qfd, rec[0].cookie, IOPFMAP_PAGE_RESP_SUCCESS,
+		     0);
+	ASSERT_EQ(0, pthread_join(b.thread, NULL));
+	ASSERT_EQ(0, b.ret);
+	EXPECT_EQ((__u32)IOPFMAP_EDU_DONE, b.d.out_status)
+		TH_LOG("%s", edu_status_name(b.d.out_status));
+	EXPECT_EQ(1U, b.d.out_faults);
+	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+
+	/* The buffer out to a staging page: the CPU's data came through. */
+	memset(s->stg + STG_DST * psz, 0xee, XFER);
+	d2 = edu_dma_done(_metadata, s->efd, dev, IOPFMAP_EDU_TO_RAM,
+			  IOVA_STG + STG_DST * psz, XFER - 8, 0);
+	(void)d2;
+	memcpy(got, s->stg + STG_DST * psz, XFER - 8);
+	same(_metadata, "device read of a FORWARD page", got, s->tgt + 8,
+	     XFER - 8);
+
+	/* INVALID goes to the device as it is. */
+	bg_dma_start(_metadata, &b, s->efd, dev, 0, IOVA_TGT + psz, 64);
+	ASSERT_EQ((ssize_t)sizeof(rec[0]), read(qfd, rec, sizeof(rec)));
+	EXPECT_EQ(IOVA_TGT + psz, rec[0].addr);
+	queue_answer(_metadata, qfd, rec[0].cookie, IOPFMAP_PAGE_RESP_INVALID,
+		     0);
+	ASSERT_EQ(0, pthread_join(b.thread, NULL));
+	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, b.d.out_status)
+		TH_LOG("%s", edu_status_name(b.d.out_status));
+	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	EXPECT_EQ(2ULL, iopfmap_get_stats(_metadata, s->fd, IOVA_TGT)
+				.out_faults_forwarded);
+	close(qfd);
+}
+
+/*
+ * DETACH with a group in userspace's hands: the device gets its answer
+ * (INVALID) before DETACH returns, and the late response finds nothing.
+ */
+TEST_F(device, forward_detach_answers)
+{
+	struct iopfmap_queue_info qi = { .size = sizeof(qi) };
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	struct iopfmap_fault_record rec[IOPFMAP_FAULT_GROUP_MAX];
+	struct bg_dma b;
+	__u32 range_id;
+	int qfd, ret;
+
+	a = attach(_metadata, s->fd, dev, 0);
+	qfd = forward_setup(_metadata, s, &range_id);
+	ASSERT_LE(0, qfd);
+
+	bg_dma_start(_metadata, &b, s->efd, dev, IOPFMAP_EDU_TO_RAM,
+		     IOVA_TGT + 2 * psz, 64);
+	ASSERT_EQ((ssize_t)sizeof(rec[0]), read(qfd, rec, sizeof(rec)));
+	EXPECT_EQ((__u32)IOPFMAP_PRQ_WRITE, rec[0].perm);
+	ret = _test_detach(s->fd, a.out_dev_id);
+	EXPECT_EQ(0, ret) TH_LOG("DETACH: %s", strerror(-ret));
+	ASSERT_EQ(0, pthread_join(b.thread, NULL));
+	EXPECT_NE((__u32)IOPFMAP_EDU_DONE, b.d.out_status)
+		TH_LOG("the device wrote after DETACH");
+	queue_answer(_metadata, qfd, rec[0].cookie, IOPFMAP_PAGE_RESP_SUCCESS,
+		     ENOENT);
+	ASSERT_EQ(0, ioctl(qfd, IOPFMAP_QUEUE_GET_INFO, &qi));
+	EXPECT_EQ(1ULL, qi.out_closed);
+	EXPECT_EQ(0U, qi.out_inflight + qi.out_pending);
+	all_zero(_metadata, "the page the device never got", s->tgt + 2 * psz,
+		 psz);
+	close(qfd);
+}
+
 TEST_HARNESS_MAIN
