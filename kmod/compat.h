@@ -78,9 +78,9 @@ static inline long iopfmap_pin_user_pages_remote(struct mm_struct *mm,
 }
 
 /*
- * v6.3 moved uring_cmd's interface to <linux/io_uring/cmd.h> and the
- * payload behind io_uring_sqe_cmd(); before it the command pointed at the
- * payload. Either way it lives only during ->uring_cmd().
+ * v6.5 put the payload behind io_uring_sqe_cmd() and v6.7 moved the
+ * uring_cmd interface to <linux/io_uring/cmd.h>; before, the command
+ * pointed at the payload. Either way it lives only during ->uring_cmd().
  */
 static inline const void *iopfmap_uring_cmd_payload(struct io_uring_cmd *cmd)
 {
