@@ -3,8 +3,10 @@
  * iopfmap's tracepoints fire with the right content: the simulated device
  * faults on pages of a range, the CPU then drops one of them, and the
  * trace buffer (tracefs) must show one fault and one fault_done per fault
- * the counters saw, the maps, the invalidation and its unmap.
+ * the counters saw, the maps, the invalidation and its unmap; a group
+ * forwarded to a fault queue shows as one queue_push.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -200,6 +202,64 @@ TEST_F(trace, disabled_events_stay_silent)
 	ASSERT_NE(NULL, text);
 	EXPECT_EQ(0, count_lines(text, "iopfmap_", NULL))
 		TH_LOG("trace:\n%s", text);
+	free(text);
+}
+
+/* A SIM_DMA of one page in its own thread: it waits for the queue. */
+struct bg_sim_dma {
+	pthread_t thread;
+	int fd;
+	__u64 iova;
+	struct iopfmap_sim_dma dma;
+	char out[4096];
+	int ret;
+};
+
+static void *bg_sim_dma_run(void *arg)
+{
+	struct bg_sim_dma *b = arg;
+
+	b->ret = _test_sim_dma(b->fd, &b->dma, 0, b->iova, b->out,
+			       sizeof(b->out));
+	return NULL;
+}
+
+/* A forwarded group shows as one queue_push with its cookie. */
+TEST_F(trace, queue_push)
+{
+	struct iopfmap_queue_alloc qa = { .size = sizeof(qa) };
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	struct iopfmap_fault_record rec;
+	struct iopfmap_fault_response r = { 0 };
+	struct bg_sim_dma b = { .fd = self->fd, .iova = IOVA };
+	char cookie[48];
+	char *text;
+
+	ASSERT_EQ(0, _test_cmd_sim_create(self->fd, &sc));
+	ASSERT_EQ(0, _test_map(self->fd, IOVA, self->buf, self->len,
+			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
+			       IOPFMAP_MAP_FORWARD, 1));
+	ASSERT_EQ(0, _test_ioctl(self->fd, IOPFMAP_QUEUE_ALLOC, &qa));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/iopfmap_queue_push/enable",
+				"1"));
+	ASSERT_EQ(0, pthread_create(&b.thread, NULL, bg_sim_dma_run, &b));
+	ASSERT_EQ((ssize_t)sizeof(rec), read(qa.out_fd, &rec, sizeof(rec)));
+	r.cookie = rec.cookie;
+	ASSERT_EQ((ssize_t)sizeof(r), write(qa.out_fd, &r, sizeof(r)));
+	ASSERT_EQ(0, pthread_join(b.thread, NULL));
+	ASSERT_EQ(0, b.ret);
+	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_OK, b.dma.out_status);
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
+	close(qa.out_fd);
+
+	text = read_trace();
+	ASSERT_NE(NULL, text);
+	snprintf(cookie, sizeof(cookie), "cookie=%#llx ",
+		 (unsigned long long)rec.cookie);
+	EXPECT_EQ(1, count_lines(text, "iopfmap_queue_push: ", "dev=0 ",
+				 "n=1 ", "stage=2 ", cookie, "ret=0", NULL))
+		TH_LOG("trace:\n%s", text);
+	EXPECT_EQ(1, count_lines(text, "iopfmap_queue_push: ", NULL));
 	free(text);
 }
 
