@@ -321,11 +321,14 @@ struct iopfmap_set_mode {
  *         IOPFMAP_STATS_RANGE for one range
  * @iova: with IOPFMAP_STATS_RANGE, any IOVA inside the range; else 0
  * @out_faults: page requests that arrived
- * @out_faults_handled: of those, answered SUCCESS
- * @out_faults_invalid: of those, answered INVALID (outside every range,
- *                      no permission, no CPU page)
- * @out_faults_forwarded: of those, on FORWARD ranges: sent to the fault
- *                        queue, or answered INVALID for want of one
+ * @out_faults_handled: of those, resolved by the kernel alone and
+ *                      answered SUCCESS
+ * @out_faults_invalid: of those, answered INVALID by the kernel alone
+ *                      (outside every range, no permission, no CPU page)
+ * @out_faults_forwarded: of those, in groups on FORWARD ranges: sent to
+ *                        the fault queue (whatever it answered), or
+ *                        answered INVALID for want of one. The three
+ *                        outcomes add up to @out_faults.
  * @out_pages_mapped: base pages entered into the IO page table, faulted,
  *                    prefetched, in 2 MiB entries or pinned
  * @out_pages_prefetched: of those, mapped by a prefetch window around
