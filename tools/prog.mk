@@ -3,7 +3,7 @@
 # Builds one userspace program, PROG, from PROG.c in the including
 # directory. The includer sets top (the repository root) and PROG.
 
-OUTPUT ?= $(top)/build/bin
+OUTPUT ?= $(or $(BUILD),$(top)/build)/bin
 VERSION ?= $(shell cat $(top)/VERSION)
 
 CFLAGS := -O2 -g -D_GNU_SOURCE -Wall -Wextra -Werror \
