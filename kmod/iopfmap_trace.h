@@ -193,6 +193,40 @@ TRACE_EVENT(iopfmap_queue_push,
 		  __entry->cookie, __entry->pending, __entry->ret)
 );
 
+/*
+ * A group leaves a fault queue: @how says who answered it (0 userspace,
+ * 1 timeout, 2 closed, 3 withdrawn by its device); @latency_ns counts
+ * from its arrival.
+ */
+TRACE_EVENT(iopfmap_queue_answer,
+	TP_PROTO(u32 ctx, u64 cookie, u32 response, u32 how, u64 latency_ns),
+	TP_ARGS(ctx, cookie, response, how, latency_ns),
+	TP_STRUCT__entry(
+		__field(u32, ctx)
+		__field(u64, cookie)
+		__field(u32, response)
+		__field(u32, how)
+		__field(u64, latency_ns)
+	),
+	TP_fast_assign(
+		__entry->ctx = ctx;
+		__entry->cookie = cookie;
+		__entry->response = response;
+		__entry->how = how;
+		__entry->latency_ns = latency_ns;
+	),
+	TP_printk("ctx=%u cookie=%#llx resp=%s by=%s latency_ns=%llu",
+		  __entry->ctx, __entry->cookie,
+		  __print_symbolic(__entry->response,
+				   { IOPFMAP_PAGE_RESP_SUCCESS, "success" },
+				   { IOPFMAP_PAGE_RESP_INVALID, "invalid" },
+				   { IOPFMAP_PAGE_RESP_FAILURE, "failure" }),
+		  __print_symbolic(__entry->how,
+				   { 0, "user" }, { 1, "timeout" },
+				   { 2, "closed" }, { 3, "withdrawn" }),
+		  __entry->latency_ns)
+);
+
 #endif /* IOPFMAP_TRACE_H */
 
 /* Out of tree: the header is found through -I$(src) (see Kbuild). */

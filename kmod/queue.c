@@ -177,6 +177,21 @@ static bool iopfmap_response_code_valid(u32 code)
 	       code == IOPFMAP_PAGE_RESP_FAILURE;
 }
 
+/* Who answered, as the queue_answer tracepoint says it. */
+static u32 iopfmap_answer_how(enum iopfmap_queue_stat stat)
+{
+	switch (stat) {
+	case IOPFMAP_QSTAT_TIMEOUTS:
+		return 1;
+	case IOPFMAP_QSTAT_CLOSED:
+		return 2;
+	case IOPFMAP_QSTAT_WITHDRAWN:
+		return 3;
+	default:
+		return 0;
+	}
+}
+
 /*
  * Takes @g out of the queue with @code as its answer, counted in @stat,
  * and puts it on @done for iopfmap_queue_complete(). Under queue->lock.
@@ -200,6 +215,10 @@ static void iopfmap_queue_take(struct iopfmap_queue *q,
 	g->state = IOPFMAP_QG_DONE;
 	g->response = code;
 	q->stats[stat]++;
+	if (trace_iopfmap_queue_answer_enabled())
+		trace_iopfmap_queue_answer(q->ctx_id, g->cookie, code,
+					   iopfmap_answer_how(stat),
+					   ktime_get_ns() - g->rec[0].time_ns);
 	list_add_tail(&g->done_node, done);
 }
 

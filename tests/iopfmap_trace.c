@@ -224,7 +224,7 @@ static void *bg_sim_dma_run(void *arg)
 	return NULL;
 }
 
-/* A forwarded group shows as one queue_push with its cookie. */
+/* A forwarded group shows as one queue_push and one queue_answer. */
 TEST_F(trace, queue_push)
 {
 	struct iopfmap_queue_alloc qa = { .size = sizeof(qa) };
@@ -241,6 +241,8 @@ TEST_F(trace, queue_push)
 			       IOPFMAP_MAP_FORWARD, 1));
 	ASSERT_EQ(0, _test_ioctl(self->fd, IOPFMAP_QUEUE_ALLOC, &qa));
 	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/iopfmap_queue_push/enable",
+				"1"));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/iopfmap_queue_answer/enable",
 				"1"));
 	ASSERT_EQ(0, pthread_create(&b.thread, NULL, bg_sim_dma_run, &b));
 	ASSERT_EQ((ssize_t)sizeof(rec), read(qa.out_fd, &rec, sizeof(rec)));
@@ -260,6 +262,12 @@ TEST_F(trace, queue_push)
 				 "n=1 ", "stage=2 ", cookie, "ret=0", NULL))
 		TH_LOG("trace:\n%s", text);
 	EXPECT_EQ(1, count_lines(text, "iopfmap_queue_push: ", NULL));
+	/* And one answer, by userspace, after a measured wait. */
+	EXPECT_EQ(1, count_lines(text, "iopfmap_queue_answer: ", cookie,
+				 "resp=success ", "by=user ", NULL))
+		TH_LOG("trace:\n%s", text);
+	EXPECT_EQ(0, count_lines(text, "iopfmap_queue_answer: ",
+				 "latency_ns=0", NULL));
 	free(text);
 }
 
