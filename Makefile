@@ -34,7 +34,7 @@ all: module userspace
 help:
 	@echo 'make [all]        module for KDIR/KVER ($(KVER)), iopfd, tools, tests'
 	@echo 'make check        the test command: every kernel of the matrix'
-	@echo 'make demo         boot a guest and show what the module reports'
+	@echo 'make demo         a guest per kernel: on-demand DMA, iopfd, a report'
 	@echo 'make bench        benchmarks in a guest per kernel: ratios to in-run references'
 	@echo 'make deps         install what the above need (root, Debian 12)'
 	@echo 'make modules      the module for every kernel in KERNELS ($(KERNELS))'
@@ -68,6 +68,7 @@ tests:
 tools:
 	@$(MAKE) -s -C tools/iopfctl
 	@$(MAKE) -s -C tools/bench
+	@$(MAKE) -s -C tools/demo
 
 iopfd:
 	@$(MAKE) -s -C iopfd
@@ -94,13 +95,23 @@ install: module userspace
 	install -D -m 0755 $(BUILD)/bin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfctl
 	install -D -m 0755 $(BUILD)/bin/iopfd $(DESTDIR)$(PREFIX)/sbin/iopfd
 	install -D -m 0644 docs/man/iopfmap.4 $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4
+	install -D -m 0644 docs/man/iopfd.8 $(DESTDIR)$(PREFIX)/share/man/man8/iopfd.8
+	install -D -m 0644 iopfd/iopfd_proto.h $(DESTDIR)$(PREFIX)/include/iopfd/iopfd_proto.h
+	install -D -m 0644 iopfd/iopfd.conf $(DESTDIR)$(PREFIX)/share/doc/iopfmap/iopfd.conf.example
+	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' iopfd/iopfd.service > iopfd.service.tmp
+	install -D -m 0644 iopfd.service.tmp $(DESTDIR)/etc/systemd/system/iopfd.service
+	rm -f iopfd.service.tmp
 
 uninstall:
 	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko*
 	depmod -a $(KVER) || true
 	rm -f $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h \
 	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd \
-	      $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4
+	      $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4 \
+	      $(DESTDIR)$(PREFIX)/share/man/man8/iopfd.8 \
+	      $(DESTDIR)$(PREFIX)/include/iopfd/iopfd_proto.h \
+	      $(DESTDIR)$(PREFIX)/share/doc/iopfmap/iopfd.conf.example \
+	      $(DESTDIR)/etc/systemd/system/iopfd.service
 
 # DKMS rebuilds the module for every kernel the system installs later.
 dkms-install:

@@ -12,16 +12,21 @@
  * A conversation:
  *
  *   1. The client sends HELLO with the protocol version it speaks. iopfd
- *      answers HELLO with its own version and features, or ERROR
- *      (EPROTONOSUPPORT) and closes the connection. Nothing else is
- *      accepted before HELLO.
+ *      answers HELLO (echoing @seq) with its own version and features,
+ *      or ERROR (EPROTONOSUPPORT) and closes the connection. Anything
+ *      else before HELLO gets ERROR (EPROTO).
  *   2. The owner of a context hands a queue of it over: HANDOVER, with
  *      the queue fd (IOPFMAP_QUEUE_ALLOC) and optionally the context fd
  *      attached as SCM_RIGHTS, and the handler iopfd shall apply to its
- *      faults. iopfd answers ACK (carrying the context id) or ERROR. The
+ *      faults. iopfd answers ACK (carrying the context id) or ERROR
+ *      (EEXIST: it serves that context's queue already; EBUSY: its
+ *      previous queue is still going away; EINVAL: no queue fd). The
  *      client may close its copies of the fds afterwards: iopfd keeps the
  *      queue served until the context is closed, the client says
  *      RELEASE, or iopfd exits (which answers every fault held INVALID).
+ *      A context fd keeps the context alive, so iopfd keeps one only for
+ *      the resolve handler, and only while the connection that handed it
+ *      over stays open.
  *   3. A client that wants forwarded faults sends SUBSCRIBE with a filter
  *      (context, device, PASID). iopfd sends it FAULT messages for groups
  *      of queues with the FORWARD handler that match, and the client

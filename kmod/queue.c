@@ -908,17 +908,17 @@ static int iopfmap_queue_uring_cmd(struct io_uring_cmd *cmd,
 }
 
 /*
- * Before v6.7 nothing cancels a parked command: its process exiting would
- * wait for it for ever. Every close() of the file by a process (exit
- * included) finishes the commands that process parked.
+ * Every close() of the file by a process (exit included) finishes the
+ * commands that process parked. Before v6.7 nothing else would: a process
+ * exiting with one parked would wait for it for ever. Later, io_uring
+ * cancels them when their ring goes, but a server that stops serving one
+ * queue and keeps its ring needs its close to let the queue go.
  */
 static int iopfmap_queue_flush(struct file *filp, fl_owner_t id)
 {
 	struct iopfmap_queue *q = filp->private_data;
 	LIST_HEAD(ready);
 
-	if (IOPFMAP_URING_CANCEL)
-		return 0;
 	spin_lock(&q->lock);
 	iopfmap_queue_unpark(q, id, -ECANCELED, &ready);
 	spin_unlock(&q->lock);

@@ -797,11 +797,10 @@ struct iopfmap_sim_stats {
  *    never had a buffer), EBUSY (the slot is armed already), ENOENT (the
  *    cookie, as for write(): the slot is not armed), EFAULT (the records
  *    could not be written: the group goes back to the queue), ENODEV (the
- *    context is gone), ECANCELED (cancelled, see below). Armed commands
- *    are cancelled when their ring is torn down or their task exits; with
- *    IOPFMAP_QUEUE_FEAT_URING_CANCEL io_uring does it itself, else (Linux
- *    6.1) closing any descriptor of the queue cancels the commands the
- *    closing process armed.
+ *    context is gone), ECANCELED (cancelled). Closing any descriptor of
+ *    the queue (process exit included) cancels the commands the closing
+ *    process armed. With IOPFMAP_QUEUE_FEAT_URING_CANCEL, io_uring also
+ *    cancels them when their ring is torn down.
  *
  * Errors of QUEUE_ALLOC: EBUSY (the context has a live queue), EINVAL
  * (@depth above IOPFMAP_QUEUE_DEPTH_MAX), EMFILE/ENFILE (no descriptor).
@@ -819,7 +818,9 @@ struct iopfmap_sim_stats {
 /* iopfmap_queue_alloc.out_features: how this kernel serves a queue */
 #define IOPFMAP_QUEUE_FEAT_RW		(1U << 0)	/* read/write/poll */
 #define IOPFMAP_QUEUE_FEAT_URING_CMD	(1U << 1)	/* FETCH, COMMIT */
-#define IOPFMAP_QUEUE_FEAT_URING_CANCEL	(1U << 2)	/* io_uring cancels */
+#define IOPFMAP_QUEUE_FEAT_URING_CANCEL	(1U << 2)	/* ring teardown
+							 * cancels
+							 */
 
 /**
  * struct iopfmap_queue_alloc - ioctl(IOPFMAP_QUEUE_ALLOC)
