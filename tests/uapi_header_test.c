@@ -59,11 +59,19 @@ CHECK_CMD(SIM_S1_MAP, 0x89, 0xE789);
 CHECK_CMD(SIM_S1_UNMAP, 0x8a, 0xE78A);
 CHECK_CMD(DEVICE_ATTACH, 0x8b, 0xE78B);
 CHECK_CMD(DEVICE_DETACH, 0x8c, 0xE78C);
+CHECK_CMD(QUEUE_ALLOC, 0x8d, 0xE78D);
+CHECK_CMD(QUEUE_GET_INFO, 0x8e, 0xE78E);
+CHECK_CMD(SIM_GET_STATS, 0x8f, 0xE78F);
+/* io_uring command opcodes of a queue fd: ioctl-encoded, with a size. */
+ABI_ASSERT(IOPFMAP_QUEUE_FETCH == 0xC010E7A0U, iopfmap_queue_fetch_op);
+ABI_ASSERT(IOPFMAP_QUEUE_COMMIT_AND_FETCH == 0xC010E7A1U,
+	   iopfmap_queue_commit_op);
 
 /* Flag bits, modes and codes: values userspace has compiled in. */
 ABI_ASSERT(IOPFMAP_FEATURE_MAP == 1 && IOPFMAP_FEATURE_SIM == 2 &&
 	   IOPFMAP_FEATURE_DEVICE == 4 && IOPFMAP_FEATURE_HW_IOPF == 8 &&
-	   IOPFMAP_FEATURES_KNOWN == 15, iopfmap_features);
+	   IOPFMAP_FEATURE_QUEUE == 16 && IOPFMAP_FEATURES_KNOWN == 31,
+	   iopfmap_features);
 ABI_ASSERT(IOPFMAP_IOPT_NONE == 0 && IOPFMAP_IOPT_SIM == 1 &&
 	   IOPFMAP_IOPT_DOMAIN == 2, iopfmap_iopt);
 ABI_ASSERT(IOPFMAP_MAP_READ == 1 && IOPFMAP_MAP_WRITE == 2 &&
@@ -77,8 +85,8 @@ ABI_ASSERT(IOPFMAP_SIM_NESTED == 1, iopfmap_sim_create_flags);
 ABI_ASSERT(IOPFMAP_SIM_DMA_WRITE == 1 && IOPFMAP_SIM_DMA_PASID == 2,
 	   iopfmap_sim_dma_flags);
 ABI_ASSERT(IOPFMAP_SIM_DMA_OK == 0 && IOPFMAP_SIM_DMA_INVALID == 1 &&
-	   IOPFMAP_SIM_DMA_S1_FAULT == 2 && IOPFMAP_SIM_DMA_NO_PROGRESS == 3,
-	   iopfmap_sim_dma_status);
+	   IOPFMAP_SIM_DMA_S1_FAULT == 2 && IOPFMAP_SIM_DMA_NO_PROGRESS == 3 &&
+	   IOPFMAP_SIM_DMA_FAILURE == 4, iopfmap_sim_dma_status);
 ABI_ASSERT(IOPFMAP_PRQ_READ == 1 && IOPFMAP_PRQ_WRITE == 2 &&
 	   IOPFMAP_PRQ_PASID == 4 && IOPFMAP_PRQ_LAST == 8, iopfmap_prq_flags);
 ABI_ASSERT(IOPFMAP_PAGE_RESP_SUCCESS == 0 && IOPFMAP_PAGE_RESP_INVALID == 1 &&
@@ -90,8 +98,17 @@ ABI_ASSERT(IOPFMAP_ATTACH_OWN_DOMAIN == 1 && IOPFMAP_ATTACH_REQUIRE_IOPF == 2,
 ABI_ASSERT(IOPFMAP_DEVICE_HW_IOPF == 1, iopfmap_device_out_flags);
 ABI_ASSERT(IOPFMAP_DOMAINS_MAX == 4, iopfmap_domains_max);
 ABI_ASSERT(IOPFMAP_DEVICE_NAME_MAX == 32, iopfmap_device_name_max);
+ABI_ASSERT(IOPFMAP_FAULT_GROUP_MAX == 64 &&
+	   IOPFMAP_QUEUE_DEPTH_DEFAULT == 256 &&
+	   IOPFMAP_QUEUE_DEPTH_MAX == 4096, iopfmap_queue_limits);
+ABI_ASSERT(IOPFMAP_QUEUE_NONBLOCK == 1 && IOPFMAP_QUEUE_FEAT_RW == 1 &&
+	   IOPFMAP_QUEUE_FEAT_URING_CMD == 2 &&
+	   IOPFMAP_QUEUE_FEAT_URING_CANCEL == 4 &&
+	   IOPFMAP_QUEUE_CTX_GONE == 1, iopfmap_queue_flags);
+ABI_ASSERT(IOPFMAP_RECORD_LAST == 1 && IOPFMAP_RECORD_PASID == 2 &&
+	   IOPFMAP_RECORD_STAGE1 == 4, iopfmap_record_flags);
 
-/* struct iopfmap_info: 32 bytes in its first version, 56 now. */
+/* struct iopfmap_info: 32 bytes in its first version, 64 now. */
 CHECK_FIELD(iopfmap_info, size, 0, 4);
 CHECK_FIELD(iopfmap_info, flags, 4, 4);
 CHECK_FIELD(iopfmap_info, out_abi_version, 8, 4);
@@ -102,7 +119,9 @@ CHECK_FIELD(iopfmap_info, out_iopt_type, 32, 4);
 CHECK_FIELD(iopfmap_info, __reserved2, 36, 4);
 CHECK_FIELD(iopfmap_info, out_iova_start, 40, 8);
 CHECK_FIELD(iopfmap_info, out_iova_last, 48, 8);
-ABI_ASSERT(sizeof(struct iopfmap_info) == 56, iopfmap_info_size);
+CHECK_FIELD(iopfmap_info, out_ctx_id, 56, 4);
+CHECK_FIELD(iopfmap_info, __reserved3, 60, 4);
+ABI_ASSERT(sizeof(struct iopfmap_info) == 64, iopfmap_info_size);
 /* The first version ended at out_pgsize_bitmap: old binaries pass 32. */
 ABI_ASSERT(offsetof(struct iopfmap_info, out_pgsize_bitmap) +
 	   FIELD_SIZE(iopfmap_info, out_pgsize_bitmap) == 32,
@@ -117,7 +136,9 @@ ABI_ASSERT(sizeof(struct iopfmap_info) ==
 	   FIELD_SIZE(iopfmap_info, out_iopt_type) +
 	   FIELD_SIZE(iopfmap_info, __reserved2) +
 	   FIELD_SIZE(iopfmap_info, out_iova_start) +
-	   FIELD_SIZE(iopfmap_info, out_iova_last), iopfmap_info_padding);
+	   FIELD_SIZE(iopfmap_info, out_iova_last) +
+	   FIELD_SIZE(iopfmap_info, out_ctx_id) +
+	   FIELD_SIZE(iopfmap_info, __reserved3), iopfmap_info_padding);
 CHECK_ALIGN(iopfmap_info);
 
 CHECK_FIELD(iopfmap_map, size, 0, 4);
@@ -127,13 +148,17 @@ CHECK_FIELD(iopfmap_map, vaddr, 16, 8);
 CHECK_FIELD(iopfmap_map, length, 24, 8);
 CHECK_FIELD(iopfmap_map, prefetch_pages, 32, 4);
 CHECK_FIELD(iopfmap_map, __reserved, 36, 4);
-ABI_ASSERT(sizeof(struct iopfmap_map) == 40, iopfmap_map_size);
+CHECK_FIELD(iopfmap_map, out_range_id, 40, 4);
+CHECK_FIELD(iopfmap_map, __reserved2, 44, 4);
+ABI_ASSERT(sizeof(struct iopfmap_map) == 48, iopfmap_map_size);
 ABI_ASSERT(sizeof(struct iopfmap_map) ==
 	   FIELD_SIZE(iopfmap_map, size) + FIELD_SIZE(iopfmap_map, flags) +
 	   FIELD_SIZE(iopfmap_map, iova) + FIELD_SIZE(iopfmap_map, vaddr) +
 	   FIELD_SIZE(iopfmap_map, length) +
 	   FIELD_SIZE(iopfmap_map, prefetch_pages) +
-	   FIELD_SIZE(iopfmap_map, __reserved), iopfmap_map_padding);
+	   FIELD_SIZE(iopfmap_map, __reserved) +
+	   FIELD_SIZE(iopfmap_map, out_range_id) +
+	   FIELD_SIZE(iopfmap_map, __reserved2), iopfmap_map_padding);
 CHECK_ALIGN(iopfmap_map);
 
 CHECK_FIELD(iopfmap_unmap, size, 0, 4);
@@ -339,6 +364,155 @@ ABI_ASSERT(sizeof(struct iopfmap_device_detach) ==
 	   FIELD_SIZE(iopfmap_device_detach, dev_id) +
 	   FIELD_SIZE(iopfmap_device_detach, __reserved),
 	   iopfmap_device_detach_padding);
+
+/* The fault queue ABI (IOPFMAP_FEATURE_QUEUE). */
+CHECK_FIELD(iopfmap_sim_stats, size, 0, 4);
+CHECK_FIELD(iopfmap_sim_stats, flags, 4, 4);
+CHECK_FIELD(iopfmap_sim_stats, out_page_requests, 8, 8);
+CHECK_FIELD(iopfmap_sim_stats, out_responses, 16, 8);
+CHECK_FIELD(iopfmap_sim_stats, out_resp_success, 24, 8);
+CHECK_FIELD(iopfmap_sim_stats, out_resp_invalid, 32, 8);
+CHECK_FIELD(iopfmap_sim_stats, out_resp_failure, 40, 8);
+CHECK_FIELD(iopfmap_sim_stats, out_withdrawn, 48, 8);
+ABI_ASSERT(sizeof(struct iopfmap_sim_stats) == 56, iopfmap_sim_stats_size);
+ABI_ASSERT(sizeof(struct iopfmap_sim_stats) ==
+	   FIELD_SIZE(iopfmap_sim_stats, size) +
+	   FIELD_SIZE(iopfmap_sim_stats, flags) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_page_requests) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_responses) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_resp_success) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_resp_invalid) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_resp_failure) +
+	   FIELD_SIZE(iopfmap_sim_stats, out_withdrawn),
+	   iopfmap_sim_stats_padding);
+CHECK_ALIGN(iopfmap_sim_stats);
+
+CHECK_FIELD(iopfmap_queue_alloc, size, 0, 4);
+CHECK_FIELD(iopfmap_queue_alloc, flags, 4, 4);
+CHECK_FIELD(iopfmap_queue_alloc, depth, 8, 4);
+CHECK_FIELD(iopfmap_queue_alloc, timeout_ms, 12, 4);
+CHECK_FIELD(iopfmap_queue_alloc, out_fd, 16, 4);
+CHECK_FIELD(iopfmap_queue_alloc, out_features, 20, 4);
+ABI_ASSERT(sizeof(struct iopfmap_queue_alloc) == 24, iopfmap_queue_alloc_size);
+ABI_ASSERT(sizeof(struct iopfmap_queue_alloc) ==
+	   FIELD_SIZE(iopfmap_queue_alloc, size) +
+	   FIELD_SIZE(iopfmap_queue_alloc, flags) +
+	   FIELD_SIZE(iopfmap_queue_alloc, depth) +
+	   FIELD_SIZE(iopfmap_queue_alloc, timeout_ms) +
+	   FIELD_SIZE(iopfmap_queue_alloc, out_fd) +
+	   FIELD_SIZE(iopfmap_queue_alloc, out_features),
+	   iopfmap_queue_alloc_padding);
+
+CHECK_FIELD(iopfmap_queue_info, size, 0, 4);
+CHECK_FIELD(iopfmap_queue_info, flags, 4, 4);
+CHECK_FIELD(iopfmap_queue_info, out_ctx_id, 8, 4);
+CHECK_FIELD(iopfmap_queue_info, out_features, 12, 4);
+CHECK_FIELD(iopfmap_queue_info, out_depth, 16, 4);
+CHECK_FIELD(iopfmap_queue_info, out_timeout_ms, 20, 4);
+CHECK_FIELD(iopfmap_queue_info, out_pending, 24, 4);
+CHECK_FIELD(iopfmap_queue_info, out_inflight, 28, 4);
+CHECK_FIELD(iopfmap_queue_info, out_flags, 32, 4);
+CHECK_FIELD(iopfmap_queue_info, __reserved, 36, 4);
+CHECK_FIELD(iopfmap_queue_info, out_groups, 40, 8);
+CHECK_FIELD(iopfmap_queue_info, out_records, 48, 8);
+CHECK_FIELD(iopfmap_queue_info, out_delivered, 56, 8);
+CHECK_FIELD(iopfmap_queue_info, out_resp_success, 64, 8);
+CHECK_FIELD(iopfmap_queue_info, out_resp_invalid, 72, 8);
+CHECK_FIELD(iopfmap_queue_info, out_resp_failure, 80, 8);
+CHECK_FIELD(iopfmap_queue_info, out_timeouts, 88, 8);
+CHECK_FIELD(iopfmap_queue_info, out_closed, 96, 8);
+CHECK_FIELD(iopfmap_queue_info, out_overflows, 104, 8);
+CHECK_FIELD(iopfmap_queue_info, out_withdrawn, 112, 8);
+CHECK_FIELD(iopfmap_queue_info, out_refused, 120, 8);
+ABI_ASSERT(sizeof(struct iopfmap_queue_info) == 128, iopfmap_queue_info_size);
+ABI_ASSERT(sizeof(struct iopfmap_queue_info) ==
+	   FIELD_SIZE(iopfmap_queue_info, size) +
+	   FIELD_SIZE(iopfmap_queue_info, flags) +
+	   FIELD_SIZE(iopfmap_queue_info, out_ctx_id) +
+	   FIELD_SIZE(iopfmap_queue_info, out_features) +
+	   FIELD_SIZE(iopfmap_queue_info, out_depth) +
+	   FIELD_SIZE(iopfmap_queue_info, out_timeout_ms) +
+	   FIELD_SIZE(iopfmap_queue_info, out_pending) +
+	   FIELD_SIZE(iopfmap_queue_info, out_inflight) +
+	   FIELD_SIZE(iopfmap_queue_info, out_flags) +
+	   FIELD_SIZE(iopfmap_queue_info, __reserved) +
+	   FIELD_SIZE(iopfmap_queue_info, out_groups) +
+	   FIELD_SIZE(iopfmap_queue_info, out_records) +
+	   FIELD_SIZE(iopfmap_queue_info, out_delivered) +
+	   FIELD_SIZE(iopfmap_queue_info, out_resp_success) +
+	   FIELD_SIZE(iopfmap_queue_info, out_resp_invalid) +
+	   FIELD_SIZE(iopfmap_queue_info, out_resp_failure) +
+	   FIELD_SIZE(iopfmap_queue_info, out_timeouts) +
+	   FIELD_SIZE(iopfmap_queue_info, out_closed) +
+	   FIELD_SIZE(iopfmap_queue_info, out_overflows) +
+	   FIELD_SIZE(iopfmap_queue_info, out_withdrawn) +
+	   FIELD_SIZE(iopfmap_queue_info, out_refused),
+	   iopfmap_queue_info_padding);
+CHECK_ALIGN(iopfmap_queue_info);
+
+CHECK_FIELD(iopfmap_fault_record, cookie, 0, 8);
+CHECK_FIELD(iopfmap_fault_record, addr, 8, 8);
+CHECK_FIELD(iopfmap_fault_record, time_ns, 16, 8);
+CHECK_FIELD(iopfmap_fault_record, flags, 24, 4);
+CHECK_FIELD(iopfmap_fault_record, perm, 28, 4);
+CHECK_FIELD(iopfmap_fault_record, pasid, 32, 4);
+CHECK_FIELD(iopfmap_fault_record, grpid, 36, 4);
+CHECK_FIELD(iopfmap_fault_record, ctx_id, 40, 4);
+CHECK_FIELD(iopfmap_fault_record, dev_id, 44, 4);
+CHECK_FIELD(iopfmap_fault_record, range_id, 48, 4);
+CHECK_FIELD(iopfmap_fault_record, __reserved, 52, 4);
+ABI_ASSERT(sizeof(struct iopfmap_fault_record) == 56, iopfmap_fault_record_size);
+ABI_ASSERT(sizeof(struct iopfmap_fault_record) ==
+	   FIELD_SIZE(iopfmap_fault_record, cookie) +
+	   FIELD_SIZE(iopfmap_fault_record, addr) +
+	   FIELD_SIZE(iopfmap_fault_record, time_ns) +
+	   FIELD_SIZE(iopfmap_fault_record, flags) +
+	   FIELD_SIZE(iopfmap_fault_record, perm) +
+	   FIELD_SIZE(iopfmap_fault_record, pasid) +
+	   FIELD_SIZE(iopfmap_fault_record, grpid) +
+	   FIELD_SIZE(iopfmap_fault_record, ctx_id) +
+	   FIELD_SIZE(iopfmap_fault_record, dev_id) +
+	   FIELD_SIZE(iopfmap_fault_record, range_id) +
+	   FIELD_SIZE(iopfmap_fault_record, __reserved),
+	   iopfmap_fault_record_padding);
+CHECK_ALIGN(iopfmap_fault_record);
+
+CHECK_FIELD(iopfmap_fault_response, cookie, 0, 8);
+CHECK_FIELD(iopfmap_fault_response, code, 8, 4);
+CHECK_FIELD(iopfmap_fault_response, __reserved, 12, 4);
+ABI_ASSERT(sizeof(struct iopfmap_fault_response) == 16, iopfmap_fault_response_size);
+ABI_ASSERT(sizeof(struct iopfmap_fault_response) ==
+	   FIELD_SIZE(iopfmap_fault_response, cookie) +
+	   FIELD_SIZE(iopfmap_fault_response, code) +
+	   FIELD_SIZE(iopfmap_fault_response, __reserved),
+	   iopfmap_fault_response_padding);
+CHECK_ALIGN(iopfmap_fault_response);
+
+CHECK_FIELD(iopfmap_queue_fetch, records, 0, 8);
+CHECK_FIELD(iopfmap_queue_fetch, slot, 8, 2);
+CHECK_FIELD(iopfmap_queue_fetch, max_records, 10, 2);
+CHECK_FIELD(iopfmap_queue_fetch, flags, 12, 4);
+ABI_ASSERT(sizeof(struct iopfmap_queue_fetch) == 16, iopfmap_queue_fetch_size);
+ABI_ASSERT(sizeof(struct iopfmap_queue_fetch) ==
+	   FIELD_SIZE(iopfmap_queue_fetch, records) +
+	   FIELD_SIZE(iopfmap_queue_fetch, slot) +
+	   FIELD_SIZE(iopfmap_queue_fetch, max_records) +
+	   FIELD_SIZE(iopfmap_queue_fetch, flags),
+	   iopfmap_queue_fetch_padding);
+CHECK_ALIGN(iopfmap_queue_fetch);
+
+CHECK_FIELD(iopfmap_queue_commit, cookie, 0, 8);
+CHECK_FIELD(iopfmap_queue_commit, slot, 8, 2);
+CHECK_FIELD(iopfmap_queue_commit, code, 10, 2);
+CHECK_FIELD(iopfmap_queue_commit, flags, 12, 4);
+ABI_ASSERT(sizeof(struct iopfmap_queue_commit) == 16, iopfmap_queue_commit_size);
+ABI_ASSERT(sizeof(struct iopfmap_queue_commit) ==
+	   FIELD_SIZE(iopfmap_queue_commit, cookie) +
+	   FIELD_SIZE(iopfmap_queue_commit, slot) +
+	   FIELD_SIZE(iopfmap_queue_commit, code) +
+	   FIELD_SIZE(iopfmap_queue_commit, flags),
+	   iopfmap_queue_commit_padding);
+CHECK_ALIGN(iopfmap_queue_commit);
 
 int main(void)
 {
