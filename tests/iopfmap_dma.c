@@ -373,17 +373,6 @@ static char *pattern_alloc(size_t len, uint32_t seed)
 
 /* ---- helpers: the module ------------------------------------------------ */
 
-static const char *dma_status_name(__u32 s)
-{
-	switch (s) {
-	case IOPFMAP_SIM_DMA_OK: return "OK";
-	case IOPFMAP_SIM_DMA_INVALID: return "INVALID";
-	case IOPFMAP_SIM_DMA_S1_FAULT: return "S1_FAULT";
-	case IOPFMAP_SIM_DMA_NO_PROGRESS: return "NO_PROGRESS";
-	}
-	return "?";
-}
-
 /* One simulated DMA; the ioctl must succeed. */
 static struct iopfmap_sim_dma do_dma(struct __test_metadata *_metadata,
 				     int fd, __u32 flags, __u64 iova,
@@ -410,7 +399,7 @@ static struct iopfmap_sim_dma dma_ok(struct __test_metadata *_metadata,
 		TH_LOG("DMA %s iova %#llx len %#zx: %s at %#llx after %llu bytes",
 		       flags & DMA_WRITE ? "write" : "read",
 		       (unsigned long long)iova, len,
-		       dma_status_name(d.out_status),
+		       iopfmap_dma_status_name(d.out_status),
 		       (unsigned long long)d.out_fault_iova,
 		       (unsigned long long)d.out_done);
 	ASSERT_EQ((__u64)len, d.out_done);
@@ -427,7 +416,7 @@ static void dma_invalid(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, d.out_status)
 		TH_LOG("DMA %s iova %#llx: %s, want INVALID",
 		       flags & DMA_WRITE ? "write" : "read",
-		       (unsigned long long)iova, dma_status_name(d.out_status));
+		       (unsigned long long)iova, iopfmap_dma_status_name(d.out_status));
 	EXPECT_EQ(fault_iova, d.out_fault_iova);
 	EXPECT_EQ(fault_iova - iova, d.out_done);
 	EXPECT_LE(1U, d.out_faults);
@@ -1824,12 +1813,12 @@ static void *stress_dma(void *arg)
 				stress_fail(sh, "%s: DMA write to a %s page: %s, want INVALID",
 					    ar->name, ro ? "read-only" :
 					    "range-less",
-					    dma_status_name(dw.out_status));
+					    iopfmap_dma_status_name(dw.out_status));
 			continue;
 		}
 		if (dw.out_status != IOPFMAP_SIM_DMA_OK) {
 			stress_fail(sh, "%s: DMA write to a stable page: %s at %#llx",
-				    ar->name, dma_status_name(dw.out_status),
+				    ar->name, iopfmap_dma_status_name(dw.out_status),
 				    (unsigned long long)dw.out_fault_iova);
 			continue;
 		}
@@ -1838,7 +1827,7 @@ static void *stress_dma(void *arg)
 				    ar->name, v, pg, n, ar->cbuf[0]);
 		if (dr.out_status != IOPFMAP_SIM_DMA_OK)
 			stress_fail(sh, "%s: DMA read of a stable page: %s",
-				    ar->name, dma_status_name(dr.out_status));
+				    ar->name, iopfmap_dma_status_name(dr.out_status));
 		else if (!words_are(ar->rbuf, words, v))
 			stress_fail(sh, "%s: DMA read of stable page %zu: word0 %#x, want %#x",
 				    ar->name, pg, ar->rbuf[0], v);

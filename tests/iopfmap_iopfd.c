@@ -566,6 +566,23 @@ static int handover(struct __test_metadata *_metadata, struct daemon *d,
 }
 
 /*
+ * Hands the queue over for forwarding and connects a client subscribed
+ * to @ctx_id (*@client). Returns the owner's connection, or -errno.
+ */
+static int forward_with_client(struct __test_metadata *_metadata,
+			       struct daemon *d, int *qfd, int fd,
+			       __u32 ctx_id, int *client)
+{
+	int sock = handover(_metadata, d, qfd, fd, IOPFD_HANDLER_FORWARD);
+
+	*client = client_connect(d->sock);
+	EXPECT_LE(0, *client);
+	EXPECT_EQ(0, client_hello(*client, IOPFD_PROTO_VERSION));
+	EXPECT_EQ(0, client_subscribe(*client, ctx_id, 3));
+	return *client < 0 ? *client : sock;
+}
+
+/*
  * Two-stage round trip: every stage-1 miss goes to iopfd, which fills the
  * entry by its rule and answers SUCCESS; the stage-2 miss behind it is
  * resolved in the kernel; the device reads what the CPU wrote.
@@ -621,13 +638,9 @@ TEST_F(iopfd, forward_to_client)
 	int sock, client;
 	__u32 nr = 0;
 
-	sock = handover(_metadata, &self->d, &self->qfd, self->fd,
-			IOPFD_HANDLER_FORWARD);
+	sock = forward_with_client(_metadata, &self->d, &self->qfd, self->fd,
+				   ctx_id_of(self->fd), &client);
 	ASSERT_LE(0, sock);
-	client = client_connect(self->d.sock);
-	ASSERT_LE(0, client);
-	ASSERT_EQ(0, client_hello(client, IOPFD_PROTO_VERSION));
-	ASSERT_EQ(0, client_subscribe(client, ctx_id_of(self->fd), 3));
 
 	dma_job_start(_metadata, &j, self->fd, S1_BASE + 5 * psz, 64, 0);
 	ASSERT_EQ(0, client_fault(client, &rec, &nr, 5000));
@@ -666,13 +679,9 @@ TEST_F(iopfd, client_never_answers)
 	int sock, client;
 	__u32 nr;
 
-	sock = handover(_metadata, &self->d, &self->qfd, self->fd,
-			IOPFD_HANDLER_FORWARD);
+	sock = forward_with_client(_metadata, &self->d, &self->qfd, self->fd,
+				   IOPFD_ANY, &client);
 	ASSERT_LE(0, sock);
-	client = client_connect(self->d.sock);
-	ASSERT_LE(0, client);
-	ASSERT_EQ(0, client_hello(client, IOPFD_PROTO_VERSION));
-	ASSERT_EQ(0, client_subscribe(client, IOPFD_ANY, 3));
 
 	dma_job_start(_metadata, &j, self->fd, S1_BASE, psz, 0);
 	ASSERT_EQ(0, client_fault(client, &rec, &nr, 5000));
@@ -842,13 +851,9 @@ TEST_F(iopfd, sigterm_answers_and_exits)
 	int sock, client, status;
 	__u32 nr;
 
-	sock = handover(_metadata, &self->d, &self->qfd, self->fd,
-			IOPFD_HANDLER_FORWARD);
+	sock = forward_with_client(_metadata, &self->d, &self->qfd, self->fd,
+				   IOPFD_ANY, &client);
 	ASSERT_LE(0, sock);
-	client = client_connect(self->d.sock);
-	ASSERT_LE(0, client);
-	ASSERT_EQ(0, client_hello(client, IOPFD_PROTO_VERSION));
-	ASSERT_EQ(0, client_subscribe(client, IOPFD_ANY, 3));
 	dma_job_start(_metadata, &j, self->fd, S1_BASE, psz, 0);
 	ASSERT_EQ(0, client_fault(client, &rec, &nr, 5000));
 

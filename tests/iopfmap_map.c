@@ -186,21 +186,6 @@ static long iopt_mapped(int fd, __u64 iova, __u64 len)
 	return query(fd, IOPFMAP_QUERY_IOPT, iova, len, NULL);
 }
 
-static const char *status_name(__u32 status)
-{
-	switch (status) {
-	case IOPFMAP_SIM_DMA_OK:
-		return "OK";
-	case IOPFMAP_SIM_DMA_INVALID:
-		return "INVALID";
-	case IOPFMAP_SIM_DMA_S1_FAULT:
-		return "S1_FAULT";
-	case IOPFMAP_SIM_DMA_NO_PROGRESS:
-		return "NO_PROGRESS";
-	}
-	return "?";
-}
-
 /* A DMA that must move all @len bytes: the page requests it raised. */
 static __u32 dma_ok(struct __test_metadata *_metadata, int fd, __u32 flags,
 		    __u64 iova, void *buf, size_t len)
@@ -211,7 +196,7 @@ static __u32 dma_ok(struct __test_metadata *_metadata, int fd, __u32 flags,
 	ASSERT_EQ((__u32)IOPFMAP_SIM_DMA_OK, d.out_status)
 		TH_LOG("DMA %s of %zu bytes at %#llx: %s at %#llx after %llu bytes",
 		       flags & DMA_WRITE ? "write" : "read", len,
-		       (unsigned long long)iova, status_name(d.out_status),
+		       (unsigned long long)iova, iopfmap_dma_status_name(d.out_status),
 		       (unsigned long long)d.out_fault_iova,
 		       (unsigned long long)d.out_done);
 	EXPECT_EQ((__u64)len, d.out_done);
@@ -231,8 +216,8 @@ static __u64 dma_stops(struct __test_metadata *_metadata, int fd, __u32 flags,
 	EXPECT_EQ(status, d.out_status)
 		TH_LOG("DMA %s of %zu bytes at %#llx: %s (expected %s), done %llu",
 		       flags & DMA_WRITE ? "write" : "read", len,
-		       (unsigned long long)iova, status_name(d.out_status),
-		       status_name(status), (unsigned long long)d.out_done);
+		       (unsigned long long)iova, iopfmap_dma_status_name(d.out_status),
+		       iopfmap_dma_status_name(status), (unsigned long long)d.out_done);
 	EXPECT_LT(d.out_done, (__u64)len);
 	EXPECT_EQ(iova + d.out_done, d.out_fault_iova)
 		TH_LOG("DMA at %#llx stopped after %llu bytes", (unsigned long long)iova,
@@ -1216,7 +1201,7 @@ static int rlimit_child(int fd)
 	/* Still a FAULT range: the device faults its pages in. */
 	ret = _test_sim_dma(fd, &d, DMA_READ, IOVA_A, out, 4 * psz);
 	CHILD_CHECK(!ret && d.out_status == IOPFMAP_SIM_DMA_OK, RL_DMA,
-		    "DMA: %d, status %s", ret, status_name(d.out_status));
+		    "DMA: %d, status %s", ret, iopfmap_dma_status_name(d.out_status));
 	CHILD_CHECK(d.out_faults == 4, RL_DMA_FAULTS, "%u faults, expected 4",
 		    d.out_faults);
 	CHILD_CHECK(pattern_diff(out, 4 * psz, 21, 0) == -1, RL_DMA_DATA,

@@ -570,23 +570,6 @@ static void join_job(struct __test_metadata *_metadata, struct job *j)
 				    "SIM_DMA", strerror(-j->ret));
 }
 
-static const char *status_name(__u32 status)
-{
-	switch (status) {
-	case IOPFMAP_SIM_DMA_OK:
-		return "OK";
-	case IOPFMAP_SIM_DMA_INVALID:
-		return "INVALID";
-	case IOPFMAP_SIM_DMA_S1_FAULT:
-		return "S1_FAULT";
-	case IOPFMAP_SIM_DMA_NO_PROGRESS:
-		return "NO_PROGRESS";
-	case IOPFMAP_SIM_DMA_FAILURE:
-		return "FAILURE";
-	}
-	return "?";
-}
-
 /*
  * Joins a DMA job, which must end with @status: OK moved every byte; any
  * other status stopped at the first page (the tests' DMAs fault on it).
@@ -598,7 +581,7 @@ static void expect_dma(struct __test_metadata *_metadata, struct job *j,
 	EXPECT_EQ(status, j->dma.out_status)
 		TH_LOG("DMA at %#llx ended %s, expected %s",
 		       (unsigned long long)j->dma.iova,
-		       status_name(j->dma.out_status), status_name(status));
+		       iopfmap_dma_status_name(j->dma.out_status), iopfmap_dma_status_name(status));
 	if (status == IOPFMAP_SIM_DMA_OK) {
 		EXPECT_EQ(j->dma.length, j->dma.out_done);
 	} else {

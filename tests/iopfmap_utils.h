@@ -124,6 +124,24 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 };
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 
+/* How messages name a simulated DMA's out_status. */
+static inline const char *iopfmap_dma_status_name(__u32 status)
+{
+	switch (status) {
+	case IOPFMAP_SIM_DMA_OK:
+		return "OK";
+	case IOPFMAP_SIM_DMA_INVALID:
+		return "INVALID";
+	case IOPFMAP_SIM_DMA_S1_FAULT:
+		return "S1_FAULT";
+	case IOPFMAP_SIM_DMA_NO_PROGRESS:
+		return "NO_PROGRESS";
+	case IOPFMAP_SIM_DMA_FAILURE:
+		return "FAILURE";
+	}
+	return "?";
+}
+
 /* ioctl() as 0 (or the command's non-negative result) or -errno. */
 static inline int _test_ioctl(int fd, unsigned long cmd, void *arg)
 {
