@@ -26,7 +26,7 @@ DKMS_SRC := /usr/src/iopfmap-$(VERSION)
 export BUILD VERSION
 
 .PHONY: all module modules userspace tests tools iopfd deps check demo bench \
-	sparse checkpatch vm-payload install uninstall dkms-install \
+	sparse checkpatch netlink-gen vm-payload install uninstall dkms-install \
 	dkms-uninstall clean help
 
 all: module userspace
@@ -40,6 +40,7 @@ help:
 	@echo 'make modules      the module for every kernel in KERNELS ($(KERNELS))'
 	@echo 'make sparse       sparse over kmod/ for every kernel in KERNELS'
 	@echo 'make checkpatch   checkpatch.pl --strict over kmod/ and include/'
+	@echo 'make netlink-gen  regenerate the netlink uapi header from docs/netlink/specs'
 	@echo 'make install      module, uapi header, iopfd and iopfctl (root)'
 	@echo 'make dkms-install register the module with DKMS (root)'
 
@@ -59,6 +60,9 @@ sparse:
 
 checkpatch:
 	@tools/checkpatch.sh
+
+netlink-gen:
+	@tools/netlink-gen.sh
 
 userspace: tests tools iopfd
 

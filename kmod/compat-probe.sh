@@ -45,3 +45,5 @@ probe IOPFMAP_HAVE_URING_CMD_CANCEL include/linux/io_uring/cmd.h \
 'unsigned int issue_flags\);'
 probe IOPFMAP_HAVE_URING_F_TASK_DEAD include/linux/io_uring_types.h \
 	'IO_URING_F_TASK_DEAD'
+probe IOPFMAP_HAVE_GENL_SPLIT_OPS include/net/genetlink.h \
+	'struct genl_split_ops \{'

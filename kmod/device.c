@@ -52,6 +52,7 @@ struct iopfmap_device {
 	struct iopfmap_domain *domain;
 	u32 id;				/* in ctx->devices */
 	u32 flags;			/* IOPFMAP_DEVICE_* */
+	bool own_domain;		/* IOPFMAP_ATTACH_OWN_DOMAIN */
 	struct iopfmap_fault_source src;	/* dev_id is @id */
 	bool fault_handler;		/* registered with the IOMMU core */
 	bool in_lookup;			/* in iopfmap_devices */
@@ -858,8 +859,8 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 	ret = iopfmap_device_read_resv(ctx, idev);
 	if (ret)
 		goto err_release;
-	ret = iopfmap_device_join_domain(ctx, idev,
-					 flags & IOPFMAP_ATTACH_OWN_DOMAIN);
+	idev->own_domain = flags & IOPFMAP_ATTACH_OWN_DOMAIN;
+	ret = iopfmap_device_join_domain(ctx, idev, idev->own_domain);
 	if (ret)
 		goto err_release;
 	ret = xa_alloc(&ctx->devices, &idev->id, idev, xa_limit_32b,
@@ -887,17 +888,55 @@ err_release:
 	return ret;
 }
 
-/* Detaches @idev in the order iopfmap_private.h gives. */
-static void iopfmap_device_destroy(struct iopfmap_ctx *ctx,
-				   struct iopfmap_device *idev)
+/* Attached devices of every context, for netlink's stats-get. */
+static atomic_t iopfmap_nr_attached = ATOMIC_INIT(0);
+
+unsigned int iopfmap_nr_devices(void)
 {
+	return atomic_read(&iopfmap_nr_attached);
+}
+
+/*
+ * Detaches @idev in the order iopfmap_private.h gives, and says so on
+ * netlink with @reason (IOPFMAP_DETACH_REASON_*), or silently if < 0: an
+ * attach undone before anyone learnt of it.
+ */
+static void iopfmap_device_destroy(struct iopfmap_ctx *ctx,
+				   struct iopfmap_device *idev, int reason)
+{
+	char name[IOPFMAP_DEVICE_NAME_MAX];
+	u32 id = idev->id;
+
 	lockdep_assert_held(&ctx->lock);
+	strscpy(name, pci_name(idev->pdev), sizeof(name));
 	xa_erase(&ctx->devices, idev->id);
 	iopfmap_device_stop_faults(idev);
 	iopfmap_device_remove_resv(ctx, idev);
 	iopfmap_device_leave_domain(ctx, idev);
 	iommu_group_release_dma_owner(idev->group);
 	iopfmap_device_free(idev);
+	atomic_dec(&iopfmap_nr_attached);
+	if (reason >= 0)
+		iopfmap_notify_device(IOPFMAP_NL_CMD_DEV_DETACH_NTF, ctx->id,
+				      id, name, reason);
+}
+
+bool iopfmap_ctx_device_snapshot(struct iopfmap_ctx *ctx, unsigned long *id,
+				 struct iopfmap_device_snapshot *snap)
+{
+	struct iopfmap_device *idev;
+
+	mutex_lock(&ctx->lock);
+	idev = xa_find(&ctx->devices, id, ULONG_MAX, XA_PRESENT);
+	if (idev) {
+		snap->id = idev->id;
+		snap->flags = idev->flags;
+		snap->own_domain = idev->own_domain;
+		snap->iommu_group = iommu_group_id(idev->group);
+		strscpy(snap->name, pci_name(idev->pdev), sizeof(snap->name));
+	}
+	mutex_unlock(&ctx->lock);
+	return idev;
 }
 
 int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
@@ -931,11 +970,15 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 	cmd->out_pgsize_bitmap = domain->pgsize_bitmap;
 	cmd->out_iova_start = domain->geometry.aperture_start;
 	cmd->out_iova_last = domain->geometry.aperture_end;
+	atomic_inc(&iopfmap_nr_attached);
 	ret = iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 	/* The caller never learnt the id: undo. */
 	if (ret)
-		iopfmap_device_destroy(ctx, idev);
+		iopfmap_device_destroy(ctx, idev, -1);
 	mutex_unlock(&ctx->lock);
+	if (!ret)
+		iopfmap_notify_device(IOPFMAP_NL_CMD_DEV_ATTACH_NTF, ctx->id,
+				      cmd->out_dev_id, cmd->name, -1);
 	return ret;
 }
 
@@ -951,7 +994,8 @@ int iopfmap_device_detach(struct iopfmap_ucmd *ucmd)
 	mutex_lock(&ctx->lock);
 	idev = xa_load(&ctx->devices, cmd->dev_id);
 	if (idev)
-		iopfmap_device_destroy(ctx, idev);
+		iopfmap_device_destroy(ctx, idev,
+				       IOPFMAP_DETACH_REASON_REQUEST);
 	else
 		ret = -ENOENT;
 	mutex_unlock(&ctx->lock);
@@ -972,7 +1016,8 @@ void iopfmap_ctx_destroy_devices(struct iopfmap_ctx *ctx)
 
 	mutex_lock(&ctx->lock);
 	xa_for_each(&ctx->devices, id, idev)
-		iopfmap_device_destroy(ctx, idev);
+		iopfmap_device_destroy(ctx, idev,
+				       IOPFMAP_DETACH_REASON_CTX_CLOSE);
 	mutex_unlock(&ctx->lock);
 	xa_destroy(&ctx->devices);
 }

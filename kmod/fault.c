@@ -38,13 +38,15 @@ static void iopfmap_fault_span(struct iopfmap_range *range,
 			       struct iopfmap_fault_span *span)
 {
 	unsigned long iova = range->node.start + (index << PAGE_SHIFT);
-	unsigned long win = ALIGN_DOWN(iova, range->prefetch << PAGE_SHIFT);
+	/* Netlink may change it meanwhile: one value for the whole fault. */
+	unsigned long prefetch = READ_ONCE(range->prefetch);
+	unsigned long win = ALIGN_DOWN(iova, prefetch << PAGE_SHIFT);
 
 	/* The window is aligned in IOVA space, then clipped to the range. */
 	span->fault = index;
 	span->win_first = win < range->node.start ? 0 :
 			  (win - range->node.start) >> PAGE_SHIFT;
-	span->win_last = min((win + (range->prefetch << PAGE_SHIFT) - 1 -
+	span->win_last = min((win + (prefetch << PAGE_SHIFT) - 1 -
 			      range->node.start) >> PAGE_SHIFT,
 			     range->npages - 1);
 	span->first = span->win_first;
@@ -187,6 +189,7 @@ static u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	struct iopfmap_range *range;
 	u32 resp = IOPFMAP_PAGE_RESP_INVALID;
 	enum iopfmap_stat outcome;
+	u32 policy;
 	u64 start = 0;
 	int ret;
 
@@ -220,8 +223,10 @@ static u32 iopfmap_handle_fault(struct iopfmap_ctx *ctx,
 	 */
 	if (READ_ONCE(range->mode) == IOPFMAP_MODE_PIN)
 		goto out_count;
-	/* Only userspace's SUCCESS lets a FORWARD range's fault through. */
-	if ((range->flags & IOPFMAP_MAP_FORWARD) && !approved)
+	/* Only userspace's SUCCESS lets a forwarded fault through. */
+	policy = READ_ONCE(range->policy);
+	if (policy == IOPFMAP_POLICY_REJECT ||
+	    (policy == IOPFMAP_POLICY_FORWARD && !approved))
 		goto out_count;
 
 	ret = iopfmap_range_fault(range, (fault->iova - node->start) >>
@@ -280,7 +285,7 @@ static bool iopfmap_group_forwarded(struct iopfmap_ctx *ctx,
 		range = node ? container_of(node, struct iopfmap_range, node) :
 			       NULL;
 		range_ids[i] = range ? range->id : 0;
-		if (range && (range->flags & IOPFMAP_MAP_FORWARD))
+		if (range && READ_ONCE(range->policy) == IOPFMAP_POLICY_FORWARD)
 			forward = true;
 	}
 	for (i = 0; forward && i < nr; i++) {

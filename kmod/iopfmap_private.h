@@ -13,6 +13,9 @@
  *                owned by the struct file: allocated in open(), freed in
  *                release(). ioctls run with the file referenced, so a
  *                context never disappears under a running command.
+ *                Netlink finds it by id in iopfmap_ctxs and holds
+ *                ctx->users; release() takes it out of iopfmap_ctxs and
+ *                waits for users to reach zero before tearing it down.
  *   IO page table (struct iopfmap_iopt) what translates the context's
  *                IOVAs: the simulated device's software table (sim.c), or
  *                the set of IOMMU domains of the attached devices
@@ -66,6 +69,9 @@
  *
  * Locks, in the order they nest (outermost first)
  *
+ *   iopfmap_ctxs's xa_lock  spinlock; the open contexts by id. Held only
+ *                       to find a context and take ctx->users (open,
+ *                       release, netlink); never on the fault path.
  *   ctx->lock           mutex; serializes commands that change the
  *                       context's configuration: the IO page table, adding
  *                       and removing ranges, mode switches. Never taken on
@@ -111,24 +117,30 @@
  * answered) and then flushes that workqueue, holding only ctx->lock,
  * which no fault takes. A fault waits for userspace holding no lock.
  *
- * No lock is global: two contexts never contend, and faults on different
- * ranges of one context share only ranges_rwsem (for read) and the IO page
- * table's own lock (for the few instructions of an update). The global
- * device xarray is read locklessly.
+ * No lock on the fault path is global: two contexts never contend, and
+ * faults on different ranges of one context share only ranges_rwsem (for
+ * read) and the IO page table's own lock (for the few instructions of an
+ * update). The global device xarray is read locklessly; the global
+ * counters are per CPU. Netlink events are sent with no iopfmap lock held,
+ * except the detach event (ctx->lock) and the storm event (none, atomic).
  */
 #ifndef IOPFMAP_PRIVATE_H
 #define IOPFMAP_PRIVATE_H
 
 #include <linux/atomic.h>
+#include <linux/completion.h>
 #include <linux/interval_tree.h>
 #include <linux/iommu.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/rwsem.h>
+#include <linux/sched.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 #include <uapi/linux/iopfmap.h>
+#include <uapi/linux/iopfmap_netlink.h>
 
 /* The IOPFMAP_FEATURE_* bits this module implements, sim aside. */
 #define IOPFMAP_FEATURES_BASE (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE | \
@@ -222,6 +234,11 @@ struct iopfmap_fault_source {
 
 struct iopfmap_ctx {
 	u32 id;				/* for tracing and netlink; never 0 */
+	/* Holders: the file, and netlink commands that found it by id. */
+	refcount_t users;
+	struct completion unused;	/* users reached zero */
+	struct pid *owner;		/* the opener's thread group */
+	char owner_comm[TASK_COMM_LEN];
 	struct mutex lock;		/* see "Locks" above */
 	struct rw_semaphore ranges_rwsem;
 	struct rb_root_cached ranges;	/* of iopfmap_range, by IOVA */
@@ -236,6 +253,9 @@ struct iopfmap_ctx {
 	/* Changed under lock; fault sources read it under RCU. */
 	struct iopfmap_queue __rcu *queue;
 	atomic64_t stats[IOPFMAP_STAT_NR];	/* including removed ranges */
+	/* Invalidation storm detection (netlink.c); races only blur it. */
+	unsigned long storm_window_end;	/* jiffies */
+	atomic_t storm_count;
 };
 
 /* Huge IO page table entries iopfmap creates: one PMD-sized block. */
@@ -250,8 +270,14 @@ struct iopfmap_range {
 	u32 id;				/* in fault records; never 0 */
 	unsigned long uaddr;
 	unsigned long npages;
-	u32 flags;			/* IOPFMAP_MAP_* */
-	u32 prefetch;			/* pages; 1 or a power of two */
+	u32 flags;			/* IOPFMAP_MAP_* given to MAP */
+	/*
+	 * Pages; 1 or a power of two. Changed by netlink at any time: a
+	 * fault reads it once (READ_ONCE).
+	 */
+	u32 prefetch;
+	/* IOPFMAP_POLICY_*; changed under ctx->lock, read with READ_ONCE. */
+	u32 policy;
 	/* Where huge blocks start: IOVA of block 0, below node.start. */
 	unsigned long huge_base;
 
@@ -366,6 +392,64 @@ int iopfmap_unmap(struct iopfmap_ucmd *ucmd);
 int iopfmap_set_mode(struct iopfmap_ucmd *ucmd);
 int iopfmap_get_stats(struct iopfmap_ucmd *ucmd);
 int iopfmap_query_mapped(struct iopfmap_ucmd *ucmd);
+
+/* main.c: the contexts, found by id (netlink). */
+struct iopfmap_ctx *iopfmap_ctx_get_next(unsigned long *id);
+void iopfmap_ctx_put(struct iopfmap_ctx *ctx);
+unsigned int iopfmap_nr_contexts(void);
+void iopfmap_global_stats(u64 *stats);
+
+/* What netlink shows of a device, a queue; taken under their locks. */
+struct iopfmap_device_snapshot {
+	u32 id;
+	u32 flags;			/* IOPFMAP_DEVICE_* */
+	bool own_domain;
+	int iommu_group;
+	char name[IOPFMAP_DEVICE_NAME_MAX];
+};
+
+/* A fault queue's counters, in the order of struct iopfmap_queue_info. */
+enum iopfmap_queue_stat {
+	IOPFMAP_QSTAT_GROUPS,
+	IOPFMAP_QSTAT_RECORDS,
+	IOPFMAP_QSTAT_DELIVERED,
+	IOPFMAP_QSTAT_RESP_SUCCESS,
+	IOPFMAP_QSTAT_RESP_INVALID,
+	IOPFMAP_QSTAT_RESP_FAILURE,
+	IOPFMAP_QSTAT_TIMEOUTS,
+	IOPFMAP_QSTAT_CLOSED,
+	IOPFMAP_QSTAT_OVERFLOWS,
+	IOPFMAP_QSTAT_WITHDRAWN,
+	IOPFMAP_QSTAT_REFUSED,
+	IOPFMAP_QSTAT_NR,
+};
+
+struct iopfmap_queue_snapshot {
+	u32 depth;
+	u32 timeout_ms;
+	u32 pending;
+	u32 inflight;
+	u32 armed;
+	bool attached;
+	u64 stats[IOPFMAP_QSTAT_NR];
+};
+
+/* device.c, under ctx->lock: the device at or after *@id. */
+bool iopfmap_ctx_device_snapshot(struct iopfmap_ctx *ctx, unsigned long *id,
+				 struct iopfmap_device_snapshot *snap);
+unsigned int iopfmap_nr_devices(void);
+/* queue.c */
+bool iopfmap_ctx_queue_snapshot(struct iopfmap_ctx *ctx,
+				struct iopfmap_queue_snapshot *snap);
+
+/* netlink.c: the family, and its events (any context, GFP_ATOMIC). */
+extern unsigned int iopfmap_storm_threshold;
+int iopfmap_netlink_init(void);
+void iopfmap_netlink_exit(void);
+void iopfmap_notify_device(u8 cmd, u32 ctx_id, u32 dev_id, const char *name,
+			   int reason);
+void iopfmap_notify_queue(u8 cmd, u32 ctx_id, u32 count);
+void iopfmap_count_invalidation(struct iopfmap_ctx *ctx);
 
 /* sim.c */
 void iopfmap_sim_destroy(struct iopfmap_ctx *ctx);

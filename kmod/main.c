@@ -11,11 +11,13 @@
 
 #include <linux/compat.h>
 #include <linux/fs.h>
-#include <linux/idr.h>
+#include <linux/pid.h>
+#include <linux/sched/task.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/xarray.h>
 
 #include "compat.h"
 #include "iopfmap_private.h"
@@ -55,26 +57,63 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 
-/* Context ids, as tracepoints and tools show them. */
-static DEFINE_IDA(iopfmap_ctx_ida);
+/*
+ * The open contexts by id, as tracepoints and tools show them. Netlink
+ * commands look them up here and take a reference (ctx->users); the
+ * xarray's lock is held only for that.
+ */
+static DEFINE_XARRAY_ALLOC1(iopfmap_ctxs);
+static atomic_t iopfmap_nr_ctxs = ATOMIC_INIT(0);
+
+/* The context with the lowest id >= *@id, referenced, or NULL. */
+struct iopfmap_ctx *iopfmap_ctx_get_next(unsigned long *id)
+{
+	struct iopfmap_ctx *ctx;
+
+	xa_lock(&iopfmap_ctxs);
+	for (ctx = xa_find(&iopfmap_ctxs, id, U32_MAX, XA_PRESENT); ctx;
+	     ctx = xa_find_after(&iopfmap_ctxs, id, U32_MAX, XA_PRESENT))
+		if (refcount_inc_not_zero(&ctx->users))
+			break;
+	xa_unlock(&iopfmap_ctxs);
+	return ctx;
+}
+
+void iopfmap_ctx_put(struct iopfmap_ctx *ctx)
+{
+	if (refcount_dec_and_test(&ctx->users))
+		complete(&ctx->unused);
+}
+
+unsigned int iopfmap_nr_contexts(void)
+{
+	return atomic_read(&iopfmap_nr_ctxs);
+}
 
 static int iopfmap_fops_open(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx;
-	int id;
+	int ret;
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
-	id = ida_alloc_min(&iopfmap_ctx_ida, 1, GFP_KERNEL);
-	if (id < 0) {
-		kfree(ctx);
-		return id;
-	}
-	ctx->id = id;
+	refcount_set(&ctx->users, 1);
+	init_completion(&ctx->unused);
+	ctx->owner = get_pid(task_tgid(current));
+	get_task_comm(ctx->owner_comm, current->group_leader);
 	mutex_init(&ctx->lock);
 	iopfmap_ctx_init_ranges(ctx);
 	iopfmap_ctx_init_devices(ctx);
+	ctx->storm_window_end = jiffies;
+	/* Visible to netlink once whole. */
+	ret = xa_alloc(&iopfmap_ctxs, &ctx->id, ctx, xa_limit_32b, GFP_KERNEL);
+	if (ret) {
+		put_pid(ctx->owner);
+		kfree(ctx);
+		return ret;
+	}
+	atomic_inc(&iopfmap_nr_ctxs);
 	filp->private_data = ctx;
 	return nonseekable_open(inode, filp);
 }
@@ -83,6 +122,12 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx = filp->private_data;
 
+	/* No new netlink user; wait for those that have it. */
+	xa_erase(&iopfmap_ctxs, ctx->id);
+	atomic_dec(&iopfmap_nr_ctxs);
+	iopfmap_ctx_put(ctx);
+	wait_for_completion(&ctx->unused);
+
 	/* Devices stop faulting first; the ranges use the IO page table. */
 	iopfmap_ctx_destroy_devices(ctx);
 	iopfmap_ctx_destroy_queue(ctx);
@@ -90,7 +135,7 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 	iopfmap_sim_destroy(ctx);
 	iopfmap_ctx_free_domains(ctx);
 	mutex_destroy(&ctx->lock);
-	ida_free(&iopfmap_ctx_ida, ctx->id);
+	put_pid(ctx->owner);
 	kfree(ctx);
 	return 0;
 }
@@ -264,12 +309,22 @@ static struct miscdevice iopfmap_misc = {
 
 static int __init iopfmap_init(void)
 {
-	return misc_register(&iopfmap_misc);
+	int ret;
+
+	/* Events may be sent as soon as a context exists. */
+	ret = iopfmap_netlink_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&iopfmap_misc);
+	if (ret)
+		iopfmap_netlink_exit();
+	return ret;
 }
 
 static void __exit iopfmap_exit(void)
 {
 	misc_deregister(&iopfmap_misc);
+	iopfmap_netlink_exit();
 }
 
 module_init(iopfmap_init);

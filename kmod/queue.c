@@ -58,22 +58,6 @@ enum iopfmap_qgroup_state {
 	IOPFMAP_QG_DONE,		/* out of the queue */
 };
 
-/* Counters of struct iopfmap_queue_info, from out_groups on. */
-enum iopfmap_queue_stat {
-	IOPFMAP_QSTAT_GROUPS,
-	IOPFMAP_QSTAT_RECORDS,
-	IOPFMAP_QSTAT_DELIVERED,
-	IOPFMAP_QSTAT_RESP_SUCCESS,
-	IOPFMAP_QSTAT_RESP_INVALID,
-	IOPFMAP_QSTAT_RESP_FAILURE,
-	IOPFMAP_QSTAT_TIMEOUTS,
-	IOPFMAP_QSTAT_CLOSED,
-	IOPFMAP_QSTAT_OVERFLOWS,
-	IOPFMAP_QSTAT_WITHDRAWN,
-	IOPFMAP_QSTAT_REFUSED,
-	IOPFMAP_QSTAT_NR,
-};
-
 struct iopfmap_qgroup {
 	struct list_head pending;	/* in queue->pending while QUEUED */
 	struct list_head age;		/* in queue->age, oldest first */
@@ -120,6 +104,9 @@ struct iopfmap_queue {
 	struct iopfmap_qslot *slots;
 	struct list_head armed;
 	u64 stats[IOPFMAP_QSTAT_NR];
+	/* queue-full-ntf: at most one a second, with what it missed. */
+	unsigned long full_notify_next;	/* jiffies */
+	u32 full_unreported;
 	wait_queue_head_t wait;
 };
 
@@ -232,17 +219,25 @@ static void iopfmap_queue_complete(struct list_head *done)
 		complete(&g->done);
 }
 
-/* Answers every group (@all) or those of @src INVALID. Under the lock. */
-static void iopfmap_queue_take_all(struct iopfmap_queue *q,
-				   struct iopfmap_fault_source *src,
-				   struct list_head *done)
+/*
+ * Answers every group (!@src) or those of @src INVALID. Under the lock.
+ * Returns how many.
+ */
+static u32 iopfmap_queue_take_all(struct iopfmap_queue *q,
+				  struct iopfmap_fault_source *src,
+				  struct list_head *done)
 {
 	struct iopfmap_qgroup *g, *tmp;
+	u32 n = 0;
 
-	list_for_each_entry_safe(g, tmp, &q->age, age)
-		if (!src || g->src == src)
+	list_for_each_entry_safe(g, tmp, &q->age, age) {
+		if (!src || g->src == src) {
 			iopfmap_queue_take(q, g, IOPFMAP_PAGE_RESP_INVALID,
 					   IOPFMAP_QSTAT_CLOSED, done);
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Finds the delivered group @cookie names, or NULL. Under the lock. */
@@ -412,6 +407,7 @@ static void iopfmap_queue_expire(struct work_struct *work)
 	struct iopfmap_queue *q = container_of(to_delayed_work(work),
 					       struct iopfmap_queue, expire);
 	struct iopfmap_qgroup *g, *tmp;
+	u32 expired = 0;
 	LIST_HEAD(done);
 
 	spin_lock(&q->lock);
@@ -423,9 +419,13 @@ static void iopfmap_queue_expire(struct work_struct *work)
 		}
 		iopfmap_queue_take(q, g, IOPFMAP_PAGE_RESP_INVALID,
 				   IOPFMAP_QSTAT_TIMEOUTS, &done);
+		expired++;
 	}
 	spin_unlock(&q->lock);
 	iopfmap_queue_complete(&done);
+	if (expired)
+		iopfmap_notify_queue(IOPFMAP_NL_CMD_QUEUE_TIMEOUT_NTF,
+				     q->ctx_id, expired);
 }
 
 /* The context's live queue, referenced, or NULL. */
@@ -487,8 +487,8 @@ iopfmap_qgroup_alloc(struct iopfmap_ctx *ctx, struct iopfmap_fault_source *src,
 static int iopfmap_queue_push(struct iopfmap_queue *q, struct iopfmap_qgroup *g)
 {
 	struct iopfmap_fault_source *src = g->src;
+	u32 index, i, full_report = 0;
 	LIST_HEAD(ready);
-	u32 index, i;
 	int ret = 0;
 
 	spin_lock(&q->lock);
@@ -501,6 +501,12 @@ static int iopfmap_queue_push(struct iopfmap_queue *q, struct iopfmap_qgroup *g)
 	}
 	if (q->nr_pending + q->nr_inflight == q->depth) {
 		q->stats[IOPFMAP_QSTAT_OVERFLOWS]++;
+		q->full_unreported++;
+		if (time_after_eq(jiffies, q->full_notify_next)) {
+			full_report = q->full_unreported;
+			q->full_unreported = 0;
+			q->full_notify_next = jiffies + HZ;
+		}
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
@@ -528,6 +534,9 @@ out_unlock:
 				 g->nr, g->rec[0].flags, g->cookie,
 				 q->nr_pending, ret);
 	spin_unlock(&q->lock);
+	if (full_report)
+		iopfmap_notify_queue(IOPFMAP_NL_CMD_QUEUE_FULL_NTF, q->ctx_id,
+				     full_report);
 	if (ret)
 		return ret;
 	iopfmap_queue_finish_slots(&ready);
@@ -931,12 +940,16 @@ static int iopfmap_queue_release(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_queue *q = filp->private_data;
 	LIST_HEAD(done);
+	u32 answered;
 
 	spin_lock(&q->lock);
 	q->released = true;
-	iopfmap_queue_take_all(q, NULL, &done);
+	answered = iopfmap_queue_take_all(q, NULL, &done);
 	spin_unlock(&q->lock);
 	iopfmap_queue_complete(&done);
+	if (answered)
+		iopfmap_notify_queue(IOPFMAP_NL_CMD_QUEUE_CLOSE_NTF, q->ctx_id,
+				     answered);
 	cancel_delayed_work_sync(&q->expire);
 	iopfmap_queue_put(q);
 	return 0;
@@ -985,6 +998,29 @@ int iopfmap_queue_get_info(struct iopfmap_ucmd *ucmd)
 	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
 }
 
+bool iopfmap_ctx_queue_snapshot(struct iopfmap_ctx *ctx,
+				struct iopfmap_queue_snapshot *snap)
+{
+	struct iopfmap_queue *q = iopfmap_ctx_queue_get(ctx);
+	struct iopfmap_qslot *slot;
+
+	if (!q)
+		return false;
+	snap->depth = q->depth;
+	snap->timeout_ms = q->timeout_ms;
+	spin_lock(&q->lock);
+	snap->pending = q->nr_pending;
+	snap->inflight = q->nr_inflight;
+	snap->attached = !q->released;
+	snap->armed = 0;
+	list_for_each_entry(slot, &q->armed, armed)
+		snap->armed++;
+	memcpy(snap->stats, q->stats, sizeof(snap->stats));
+	spin_unlock(&q->lock);
+	iopfmap_queue_put(q);
+	return true;
+}
+
 static struct iopfmap_queue *iopfmap_queue_create(struct iopfmap_ctx *ctx,
 						  u32 depth, u32 timeout_ms)
 {
@@ -1013,6 +1049,7 @@ static struct iopfmap_queue *iopfmap_queue_create(struct iopfmap_ctx *ctx,
 	INIT_LIST_HEAD(&q->age);
 	INIT_LIST_HEAD(&q->armed);
 	init_waitqueue_head(&q->wait);
+	q->full_notify_next = jiffies;
 	INIT_DELAYED_WORK(&q->expire, iopfmap_queue_expire);
 	return q;
 }

@@ -23,10 +23,28 @@
 #include "iopfmap_private.h"
 #include "iopfmap_trace.h"
 
+/* Every context's counters since load, per CPU: no shared cache line. */
+struct iopfmap_pcpu_stats {
+	u64 stats[IOPFMAP_STAT_NR];
+};
+
+static DEFINE_PER_CPU(struct iopfmap_pcpu_stats, iopfmap_pcpu_stats);
+
+void iopfmap_global_stats(u64 *stats)
+{
+	unsigned int cpu, i;
+
+	memset(stats, 0, sizeof(u64) * IOPFMAP_STAT_NR);
+	for_each_possible_cpu(cpu)
+		for (i = 0; i < IOPFMAP_STAT_NR; i++)
+			stats[i] += per_cpu(iopfmap_pcpu_stats, cpu).stats[i];
+}
+
 void iopfmap_ctx_stat_add(struct iopfmap_ctx *ctx, enum iopfmap_stat stat,
 			  s64 n)
 {
 	atomic64_add(n, &ctx->stats[stat]);
+	this_cpu_add(iopfmap_pcpu_stats.stats[stat], n);
 }
 
 void iopfmap_stat_add(struct iopfmap_range *range, enum iopfmap_stat stat,
@@ -342,6 +360,7 @@ static bool iopfmap_range_invalidate(struct mmu_interval_notifier *mni,
 	mutex_unlock(&range->lock);
 	trace_iopfmap_invalidate(range->ctx->id, nrange->start, nrange->end,
 				 nrange->event, unmapped);
+	iopfmap_count_invalidation(range->ctx);
 	return true;
 }
 
@@ -734,6 +753,8 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 	range->npages = cmd->length >> PAGE_SHIFT;
 	range->flags = cmd->flags;
 	range->prefetch = max_t(u32, cmd->prefetch_pages, 1);
+	range->policy = cmd->flags & IOPFMAP_MAP_FORWARD ?
+			IOPFMAP_POLICY_FORWARD : IOPFMAP_POLICY_RESOLVE;
 	range->mode = IOPFMAP_MODE_FAULT;
 	mutex_init(&range->lock);
 	huge_base = ALIGN_DOWN(cmd->iova, IOPFMAP_HUGE_SIZE);
@@ -878,8 +899,9 @@ int iopfmap_set_mode(struct iopfmap_ucmd *ucmd)
 		goto out_unlock;
 	}
 	range = container_of(node, struct iopfmap_range, node);
+	/* Netlink changes the policy under ctx->lock too. */
 	if (cmd->mode == IOPFMAP_MODE_PIN &&
-	    (range->flags & IOPFMAP_MAP_FORWARD)) {
+	    range->policy == IOPFMAP_POLICY_FORWARD) {
 		ret = -EINVAL;
 		goto out_unlock;
 	}

@@ -68,6 +68,7 @@ for k in $KERNELS; do
 	"$top/tools/kbuild.sh" build "$kv" > /dev/null 2>&1
 done
 step "checkpatch --strict is clean" "$top/tools/checkpatch.sh"
+step "the netlink spec is valid and generates the uapi header" "$top/tools/netlink-gen.sh" --check
 step "userspace builds with -Wall -Wextra -Werror" make -s -C "$top" userspace
 
 section "host tests"

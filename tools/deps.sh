@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Installs, from Debian's archive, everything iopfmap needs to build and to
-# test in QEMU: the toolchain bits, QEMU, busybox, liburing, libnl, sparse,
-# Debian's 6.1 kernel (bookworm) and 6.12 kernel (bookworm-backports) with
-# their headers, and both kernels' source packages (for the kselftest
-# harness, checkpatch.pl and extract-vmlinux).
+# test in QEMU: the toolchain bits, QEMU, busybox, liburing, libnl, json-c,
+# sparse, Python with PyYAML and jsonschema (the netlink spec generator),
+# gnuplot (make bench's plots), Debian's 6.1 kernel (bookworm) and 6.12
+# kernel (bookworm-backports) with their headers, and both kernels' source
+# packages (for the kselftest harness, checkpatch.pl and extract-vmlinux).
 #
 # Idempotent: when everything is present it only says so. Must run as root
 # when something is missing. Usage: deps.sh [--check]  (--check: exit 1 if
@@ -18,8 +19,9 @@ trap 'echo "deps: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 packages=(
 	build-essential bc bison flex cpio gzip xz-utils zstd kmod file
-	qemu-system-x86 busybox-static sparse pkg-config
-	liburing-dev libnl-3-dev libnl-genl-3-dev
+	qemu-system-x86 busybox-static sparse pkg-config gnuplot-nox
+	liburing-dev libnl-3-dev libnl-genl-3-dev libjson-c-dev
+	python3 python3-yaml python3-jsonschema
 	linux-image-amd64 linux-headers-amd64
 	linux-source-6.1 linux-source-6.12
 )

@@ -3,7 +3,7 @@
 #
 # Takes the few files iopfmap's build uses from Debian's linux-source
 # package of a kernel series (the kselftest harness, checkpatch.pl and its
-# data, extract-vmlinux) and puts them under build/ksrc/SERIES. They are
+# data, extract-vmlinux, the netlink spec generator and its schema) and puts them under build/ksrc/SERIES. They are
 # never copied into the repository.
 #
 # Usage: ksrc.sh SERIES    (prints the directory)
@@ -21,11 +21,18 @@ files=(
 	scripts/spelling.txt
 	scripts/const_structs.checkpatch
 	scripts/extract-vmlinux
+	tools/net/ynl/ynl-gen-c.py
+	tools/net/ynl/lib/__init__.py
+	tools/net/ynl/lib/nlspec.py
+	tools/net/ynl/lib/ynl.py
+	Documentation/netlink/genetlink-c.yaml
 )
 tarball=/usr/src/linux-source-$series.tar.xz
 unpacked=/usr/src/linux-source-$series
 
-if [ -f "$dest/.stamp" ] && [ "$dest/.stamp" -nt "$tarball" ]; then
+# The stamp lists the files: a new entry above refreshes the directory.
+if [ -f "$dest/.stamp" ] && [ "$dest/.stamp" -nt "$tarball" ] &&
+   [ "$(cat "$dest/.stamp")" = "${files[*]}" ]; then
 	echo "$dest"
 	exit 0
 fi
@@ -44,5 +51,5 @@ elif [ -f "$tarball" ]; then
 else
 	die "linux-source-$series is not installed (make deps)"
 fi
-touch "$dest/.stamp"
+echo "${files[*]}" > "$dest/.stamp"
 echo "$dest"
