@@ -290,7 +290,7 @@ static void on_hello(struct client *c, const struct iopfd_msg_hello *m,
 	r.hdr.seq = m->hdr.seq;
 	r.version = IOPFD_PROTO_VERSION;
 	r.features = IOPFD_FEAT_FORWARD | IOPFD_FEAT_RESOLVE |
-		     IOPFD_FEAT_REJECT;
+		     IOPFD_FEAT_REJECT | IOPFD_FEAT_DEVICE_GONE;
 	snprintf(r.name, sizeof(r.name), "iopfd %s", IOPFMAP_VERSION);
 	log_info("hello", "client=%u name=%s version=%u", c->id,
 		 log_quote(qn, sizeof(qn), c->name), m->version);

@@ -9,6 +9,9 @@
  *              read/write), groups held and their answers
  *   client.c   the socket protocol (iopfd_proto.h)
  *   handler.c  forward, resolve, reject; client timeouts
+ *   netlink.c  iopfmap's generic netlink family: contexts at start,
+ *              kernel events (logged; a device detach ends the
+ *              subscriptions that name it)
  *   log.c      logfmt lines to stderr or syslog
  *   stats.c    counters and the latency histogram
  *
@@ -188,6 +191,7 @@ enum decider {
 };
 
 #define LAT_BUCKETS	32
+#define IOPFD_NL_CMDS	16	/* above IOPFMAP_NL_CMD_MAX */
 
 struct stats {
 	uint64_t start_ns;
@@ -206,6 +210,11 @@ struct stats {
 	uint64_t queues_dropped;
 	uint64_t clients_accepted;
 	uint64_t bad_msgs;
+	/* netlink: events by command (IOPFMAP_NL_CMD_*), lost, DEVICE_GONE */
+	uint64_t nl_events;
+	uint64_t nl_by_cmd[IOPFD_NL_CMDS];
+	uint64_t nl_lost;
+	uint64_t devices_gone;
 	/* bucket 0: < 1 us; bucket i: [2^(i-1), 2^i) us; the last: above */
 	uint64_t lat[LAT_BUCKETS];
 	uint64_t lat_count;
@@ -231,6 +240,7 @@ enum op_type {
 	OP_CLIENT_POLLOUT,
 	OP_KQ_CMD,
 	OP_KQ_POLL,
+	OP_NL_POLL,
 };
 
 struct op {
@@ -374,6 +384,21 @@ void client_free(struct client *c);
 bool client_matches(const struct client *c, const struct kqueue *kq,
 		    const struct iopfmap_fault_record *rec);
 
+/* netlink.c */
+struct iopfd_nl;
+
+/*
+ * Resolves the family, logs the contexts, joins "events" and arms a poll
+ * of its socket on the ring. A module without the family is a warning:
+ * iopfd serves queues without it.
+ */
+void nl_start(struct iopfd *d);
+void nl_complete(struct iopfd *d, int res);
+/* After the ring is gone: the poll's op may be freed. */
+void nl_stop(struct iopfd *d);
+/* The name of event @cmd, as the spec has it. */
+const char *nl_event_name(unsigned int cmd);
+
 /* handler.c */
 void handle_group(struct kqueue *kq, struct group *g);
 /* Answers by client_policy every forwarded group past its deadline. */
@@ -411,6 +436,7 @@ struct iopfd {
 	uint32_t next_client_id;
 	uint32_t next_queue_id;
 	struct stats stats;
+	struct iopfd_nl *nl;		/* NULL: no netlink family */
 	bool stopping;
 };
 

@@ -35,6 +35,19 @@
  *      client timeout, or disconnects, has its faults answered by iopfd's
  *      policy (configurable, INVALID by default).
  *
+ *   4. When the kernel detaches a device (iopfmap's netlink event
+ *      dev-detach-ntf), iopfd ends every subscription that names that
+ *      device (its context id and device id, not IOPFD_ANY) and tells
+ *      the client with DEVICE_GONE. Forwarded groups of that device the
+ *      client still held are answered by iopfd's policy: the kernel
+ *      answered them when it detached the device. The connection stays;
+ *      a new SUBSCRIBE starts a new subscription.
+ *
+ * Versions: IOPFD_PROTO_VERSION changes only when a message changes
+ * meaning or layout. A message iopfd adds for clients (DEVICE_GONE) keeps
+ * the version and is announced by a feature bit in iopfd's HELLO; a
+ * client ignores message types it does not know.
+ *
  * Requests (HELLO, HANDOVER, SUBSCRIBE, RELEASE) carry a client-chosen
  * @seq that the ACK or ERROR answering them echoes. A malformed message
  * (short, wrong @len, unknown type, non-zero reserved fields, fds where
@@ -64,6 +77,7 @@ enum iopfd_msg_type {
 	IOPFD_MSG_FAULT,		/* iopfd -> client */
 	IOPFD_MSG_RESPONSE,		/* client -> iopfd */
 	IOPFD_MSG_RELEASE,		/* client -> iopfd */
+	IOPFD_MSG_DEVICE_GONE,		/* iopfd -> client: IOPFD_FEAT_DEVICE_GONE */
 };
 
 /**
@@ -86,6 +100,7 @@ struct iopfd_msg_hdr {
 #define IOPFD_FEAT_FORWARD	(1U << 0)
 #define IOPFD_FEAT_RESOLVE	(1U << 1)
 #define IOPFD_FEAT_REJECT	(1U << 2)
+#define IOPFD_FEAT_DEVICE_GONE	(1U << 3)	/* sends DEVICE_GONE */
 
 /**
  * struct iopfd_msg_hello - HELLO
@@ -203,6 +218,30 @@ struct iopfd_msg_status {
 	__s32 error;
 	__u32 value;
 	char text[64];
+};
+
+/* iopfd_msg_device_gone.reason: iopfmap's detach-reason */
+#define IOPFD_GONE_DETACHED	0	/* IOPFMAP_DEVICE_DETACH */
+#define IOPFD_GONE_CTX_CLOSED	1	/* the context was closed */
+
+/**
+ * struct iopfd_msg_device_gone - DEVICE_GONE: a subscription ended
+ * @hdr: the header; @seq is 0
+ * @ctx_id: the subscription's context
+ * @dev_id: the subscription's device, which the kernel detached
+ * @reason: IOPFD_GONE_*, as the kernel gave it
+ * @__reserved: 0
+ *
+ * Sent to a client whose subscription named this very device; the
+ * subscription is gone, no FAULT of it follows, and nothing answers this
+ * message. Only with IOPFD_FEAT_DEVICE_GONE.
+ */
+struct iopfd_msg_device_gone {
+	struct iopfd_msg_hdr hdr;
+	__u32 ctx_id;
+	__u32 dev_id;
+	__u32 reason;
+	__u32 __reserved;
 };
 
 #endif /* IOPFD_PROTO_H */

@@ -6,7 +6,7 @@
  * docs/iopfd-protocol.md.
  *
  * This file: options, start-up (config, device probe, socket, ring,
- * signalfd, daemonizing), the event loop and the orderly exit.
+ * signalfd, daemonizing, netlink), the event loop and the orderly exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -426,6 +426,9 @@ static void dispatch(struct iopfd *d, __u64 user_data, int res)
 	case OP_KQ_POLL:
 		kq_complete(op->owner, op, res);
 		break;
+	case OP_NL_POLL:
+		nl_complete(d, res);
+		break;
 	}
 }
 
@@ -613,6 +616,7 @@ static int start(struct iopfd *d, bool foreground)
 	d->sig_op.type = OP_SIGNAL;
 	arm_accept(d);
 	arm_signal(d);
+	nl_start(d);
 	io_uring_submit(&d->ring);
 	log_info("start", "version=%s pid=%d socket=%s default_handler=%s serve=%s slots=%u",
 		 IOPFMAP_VERSION, getpid(),
@@ -710,6 +714,7 @@ int main(int argc, char **argv)
 		ret = EX_SOFTWARE;
 	if (d.ring_ok || !list_empty(&d.queues))
 		iopfd_shutdown(&d);
+	nl_stop(&d);
 	socket_cleanup(&d);
 	if (d.sig_fd >= 0)
 		close(d.sig_fd);

@@ -137,6 +137,10 @@ void stats_log(const struct stats *st, unsigned int queues,
 		 (unsigned long long)stats_percentile(st, 50),
 		 (unsigned long long)stats_percentile(st, 90),
 		 (unsigned long long)stats_percentile(st, 99));
+	log_info("stats", "nl_events=%llu nl_lost=%llu devices_gone=%llu",
+		 (unsigned long long)st->nl_events,
+		 (unsigned long long)st->nl_lost,
+		 (unsigned long long)st->devices_gone);
 }
 
 static void json_kv(FILE *f, const char *indent, const char *key,
@@ -186,6 +190,16 @@ static void json_body(FILE *f, const struct stats *st, unsigned int queues,
 	json_kv(f, "  ", "refused", st->refused, false);
 	json_kv(f, "  ", "stage1_maps", st->s1_maps, false);
 	json_kv(f, "  ", "stage1_errors", st->s1_errors, false);
+	/* Kernel events by the spec's names, as in the logs. */
+	fprintf(f, "  \"netlink\": {\n");
+	json_kv(f, "    ", "events", st->nl_events, false);
+	for (b = 1; b < IOPFD_NL_CMDS; b++)
+		if (strcmp(nl_event_name(b), "unknown"))
+			json_kv(f, "    ", nl_event_name(b), st->nl_by_cmd[b],
+				false);
+	json_kv(f, "    ", "lost", st->nl_lost, false);
+	json_kv(f, "    ", "devices_gone", st->devices_gone, true);
+	fprintf(f, "  },\n");
 	fprintf(f, "  \"latency_us\": {\n");
 	json_kv(f, "    ", "count", st->lat_count, false);
 	json_kv(f, "    ", "p50", stats_percentile(st, 50), false);

@@ -5,6 +5,12 @@
  * iopfd over its UNIX socket (iopfd/iopfd_proto.h), and runs DMAs whose
  * stage-1 misses only iopfd (or a client it forwards to) can answer.
  *
+ * It also holds iopfd to its use of iopfmap's netlink family: the
+ * contexts it lists at start, the kernel events it logs and counts, and
+ * DEVICE_GONE to a client whose subscribed device the kernel detached
+ * (that one needs QEMU's edu device and iopfmap_edu.ko, as iopfmap_device
+ * does, and SKIPs without them).
+ *
  * Needs root, the iopfmap module with sim=1 and the iopfd binary: $IOPFD,
  * else /iopfmap/bin/iopfd (the test guest), else iopfd in $PATH.
  */
@@ -19,7 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "iopfmap_utils.h"
+#include "iopfmap_edu_utils.h"
 #include "iopfd_proto.h"
 
 /*
@@ -159,6 +165,42 @@ static bool daemon_logged(struct daemon *d, const char *a, const char *b)
 	return found;
 }
 
+/* Waits up to @ms for iopfd to log a line holding both needles. */
+static bool daemon_logs(struct daemon *d, const char *a, const char *b,
+			int ms)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i <= ms / 20; i++) {
+		if (daemon_logged(d, a, b))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* The number after "@key": in iopfd's stats file, or -1. */
+static long long stats_value(struct daemon *d, const char *key)
+{
+	char buf[8192], pat[64];
+	long long v = -1;
+	const char *p;
+	size_t n;
+	FILE *f = fopen(d->stats, "re");
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(buf, pat);
+	if (p)
+		v = strtoll(p + strlen(pat), NULL, 10);
+	return v;
+}
+
 /* ---- the client side of the protocol ---------------------------------- */
 
 static void hdr_init(struct iopfd_msg_hdr *h, __u16 type, size_t len,
@@ -241,8 +283,8 @@ static int recv_status(int sock, __u32 seq, __u32 *value)
 	}
 }
 
-/* HELLO; 0 or the error iopfd answered with. */
-static int client_hello(int sock, __u32 version)
+/* HELLO; 0 or the error iopfd answered with; iopfd's features. */
+static int client_hello_features(int sock, __u32 version, __u32 *features)
 {
 	struct iopfd_msg_hello h;
 	char buf[IOPFD_MSG_MAX];
@@ -263,7 +305,14 @@ static int client_hello(int sock, __u32 version)
 		return st->error;
 	if (r->hdr.type != IOPFD_MSG_HELLO || r->version != IOPFD_PROTO_VERSION)
 		return -EBADMSG;
+	if (features)
+		*features = r->features;
 	return 0;
+}
+
+static int client_hello(int sock, __u32 version)
+{
+	return client_hello_features(sock, version, NULL);
 }
 
 static int client_handover(int sock, int qfd, int ctxfd, __u32 handler,
@@ -280,18 +329,45 @@ static int client_handover(int sock, int qfd, int ctxfd, __u32 handler,
 	return ret ? ret : recv_status(sock, seq, ctx_id);
 }
 
-static int client_subscribe(int sock, __u32 ctx_id, __u32 seq)
+static int client_subscribe_dev(int sock, __u32 ctx_id, __u32 dev_id,
+				__u32 seq)
 {
 	struct iopfd_msg_subscribe m;
 	int ret;
 
 	hdr_init(&m.hdr, IOPFD_MSG_SUBSCRIBE, sizeof(m), seq);
 	m.ctx_id = ctx_id;
-	m.dev_id = IOPFD_ANY;
+	m.dev_id = dev_id;
 	m.pasid = IOPFD_ANY;
 	m.flags = 0;
 	ret = send_msg(sock, &m, sizeof(m), NULL, 0);
 	return ret ? ret : recv_status(sock, seq, NULL);
+}
+
+static int client_subscribe(int sock, __u32 ctx_id, __u32 seq)
+{
+	return client_subscribe_dev(sock, ctx_id, IOPFD_ANY, seq);
+}
+
+/* Waits up to @ms for DEVICE_GONE: 0 with it in *@m, or -errno. */
+static int client_device_gone(int sock, struct iopfd_msg_device_gone *m,
+			      int ms)
+{
+	char buf[IOPFD_MSG_MAX];
+	struct iopfd_msg_hdr *h = (void *)buf;
+	ssize_t n;
+
+	for (;;) {
+		n = recv_msg(sock, buf, sizeof(buf), ms);
+		if (n <= 0)
+			return n ? (int)n : -ECONNRESET;
+		if (h->type != IOPFD_MSG_DEVICE_GONE)
+			continue;
+		if ((size_t)n != sizeof(*m) || h->len != (size_t)n)
+			return -EBADMSG;
+		memcpy(m, buf, sizeof(*m));
+		return 0;
+	}
 }
 
 static int client_respond(int sock, const struct iopfmap_fault_record *rec,
@@ -869,6 +945,145 @@ TEST_F(iopfd, sigterm_answers_and_exits)
 	EXPECT_LT(0, (long)sb.st_size);
 	close(client);
 	close(sock);
+}
+
+/* ---- iopfd and iopfmap's netlink family -------------------------------- */
+
+/*
+ * At start iopfd lists the contexts the module has (ours is one), and
+ * then logs and counts the kernel's events: a queue closed with a group
+ * held, an invalidation storm.
+ */
+TEST_F(iopfd, netlink_contexts_and_events)
+{
+	const char *param = "/sys/module/iopfmap/parameters/storm_threshold";
+	char a[64], b[64];
+	unsigned int saved = 0, i;
+	struct dma_job j;
+	FILE *f;
+	int status;
+
+	/* The fixture opened the context before it started iopfd. */
+	snprintf(a, sizeof(a), "ctx=%u ", ctx_id_of(self->fd));
+	snprintf(b, sizeof(b), "pid=%d ", getpid());
+	EXPECT_TRUE(daemon_logs(&self->d, "event=nl_ctx ", a, 5000))
+		TH_LOG("iopfd did not list context %u at start", ctx_id_of(self->fd));
+	EXPECT_TRUE(daemon_logged(&self->d, a, b));
+	EXPECT_TRUE(daemon_logged(&self->d, "event=netlink ",
+				  "family=iopfmap "))
+		TH_LOG("iopfd did not find the netlink family");
+
+	/* A group held by a queue whose only file we close: queue-close. */
+	dma_job_start(_metadata, &j, self->fd, S1_BASE + 7 * psz, 64, 0);
+	for (i = 0; i < 500; i++) {
+		struct iopfmap_queue_info qi = { .size = sizeof(qi) };
+
+		if (!_test_ioctl(self->qfd, IOPFMAP_QUEUE_GET_INFO, &qi) &&
+		    qi.out_pending == 1)
+			break;
+		usleep(10000);
+	}
+	close(self->qfd);
+	self->qfd = -1;
+	dma_job_join(_metadata, &j, 10);
+	free(j.out);
+	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_S1_FAULT, j.dma.out_status);
+	snprintf(a, sizeof(a), "ctx=%u count=1 ", ctx_id_of(self->fd));
+	EXPECT_TRUE(daemon_logs(&self->d, "event=nl_event type=queue-close ",
+				a, 5000))
+		TH_LOG("iopfd did not log the queue-close event");
+
+	/* Invalidations past a small threshold: inval-storm. */
+	f = fopen(param, "re");
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", param, strerror(errno));
+	ASSERT_EQ(1, fscanf(f, "%u", &saved));
+	fclose(f);
+	f = fopen(param, "we");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "10");
+	fclose(f);
+	for (i = 0; i < 40; i++)
+		madvise(self->ram, psz, MADV_DONTNEED);
+	f = fopen(param, "we");
+	if (f) {
+		fprintf(f, "%u", saved);
+		fclose(f);
+	}
+	snprintf(a, sizeof(a), "ctx=%u count=11 ", ctx_id_of(self->fd));
+	EXPECT_TRUE(daemon_logs(&self->d, "event=nl_event type=inval-storm ",
+				a, 5000))
+		TH_LOG("iopfd did not log the inval-storm event");
+
+	/* Counted: the stats file iopfd writes at exit. */
+	status = daemon_stop(&self->d, SIGTERM);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_LE(2LL, stats_value(&self->d, "events"));
+	EXPECT_EQ(1LL, stats_value(&self->d, "queue-close"));
+	EXPECT_EQ(1LL, stats_value(&self->d, "inval-storm"));
+}
+
+/*
+ * The kernel detaches a device: the client subscribed to that device
+ * gets DEVICE_GONE and loses the subscription; a client subscribed to
+ * any device of the context keeps its own.
+ */
+TEST_F(iopfd, device_gone_on_detach)
+{
+	char edu[4][IOPFMAP_DEVICE_NAME_MAX];
+	struct iopfmap_device_attach a;
+	struct iopfd_msg_device_gone m;
+	int fd2, qfd2, sock, c1, c2, ret;
+	__u32 ctx2, features = 0;
+	char want[64];
+
+	OPEN_CONTEXT(&fd2);
+	if (!edu_require(_metadata, fd2, edu, 4)) {
+		close(fd2);
+		return;
+	}
+	ctx2 = ctx_id_of(fd2);
+	ret = _test_attach(fd2, edu[0], 0, &a);
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH %s: %s", edu[0], strerror(-ret));
+	qfd2 = queue_alloc(fd2);
+	ASSERT_LE(0, qfd2);
+	sock = handover(_metadata, &self->d, &qfd2, fd2,
+			IOPFD_HANDLER_FORWARD);
+	ASSERT_LE(0, sock);
+
+	c1 = client_connect(self->d.sock);
+	c2 = client_connect(self->d.sock);
+	ASSERT_LE(0, c1);
+	ASSERT_LE(0, c2);
+	ASSERT_EQ(0, client_hello_features(c1, IOPFD_PROTO_VERSION,
+					   &features));
+	EXPECT_EQ(IOPFD_FEAT_DEVICE_GONE, features & IOPFD_FEAT_DEVICE_GONE);
+	ASSERT_EQ(0, client_hello(c2, IOPFD_PROTO_VERSION));
+	ASSERT_EQ(0, client_subscribe_dev(c1, ctx2, a.out_dev_id, 3));
+	ASSERT_EQ(0, client_subscribe_dev(c2, ctx2, IOPFD_ANY, 3));
+
+	ASSERT_EQ(0, _test_detach(fd2, a.out_dev_id));
+	ret = client_device_gone(c1, &m, 5000);
+	ASSERT_EQ(0, ret) TH_LOG("no DEVICE_GONE: %s", strerror(-ret));
+	EXPECT_EQ(0U, m.hdr.seq);
+	EXPECT_EQ(ctx2, m.ctx_id);
+	EXPECT_EQ(a.out_dev_id, m.dev_id);
+	EXPECT_EQ((__u32)IOPFD_GONE_DETACHED, m.reason);
+	EXPECT_EQ(0U, m.__reserved);
+	EXPECT_EQ(-ETIMEDOUT, client_device_gone(c2, &m, 300))
+		TH_LOG("DEVICE_GONE to a client subscribed to any device");
+	snprintf(want, sizeof(want), "ctx=%u dev=%u ", ctx2, a.out_dev_id);
+	EXPECT_TRUE(daemon_logs(&self->d, "event=nl_event type=dev-detach ",
+				want, 5000));
+	EXPECT_TRUE(daemon_logged(&self->d, "event=device_gone ", want));
+	EXPECT_TRUE(daemon_logged(&self->d, "event=nl_event type=dev-attach ",
+				  want));
+	/* The connection stays: it can subscribe again. */
+	EXPECT_EQ(0, client_subscribe(c1, ctx2, 4));
+
+	close(c1);
+	close(c2);
+	close(sock);
+	close(fd2);
 }
 
 TEST_HARNESS_MAIN
