@@ -96,10 +96,13 @@ install: module userspace
 	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KVER)/kmod INSTALL_MOD_DIR=extra modules_install
 	depmod -a $(KVER) || true
 	install -D -m 0644 include/uapi/linux/iopfmap.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h
+	install -D -m 0644 include/uapi/linux/iopfmap_netlink.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap_netlink.h
+	install -D -m 0644 docs/netlink/specs/iopfmap.yaml $(DESTDIR)$(PREFIX)/share/iopfmap/netlink/iopfmap.yaml
 	install -D -m 0755 $(BUILD)/bin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfctl
 	install -D -m 0755 $(BUILD)/bin/iopfd $(DESTDIR)$(PREFIX)/sbin/iopfd
 	install -D -m 0644 docs/man/iopfmap.4 $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4
 	install -D -m 0644 docs/man/iopfd.8 $(DESTDIR)$(PREFIX)/share/man/man8/iopfd.8
+	install -D -m 0644 docs/man/iopfctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/iopfctl.8
 	install -D -m 0644 iopfd/iopfd_proto.h $(DESTDIR)$(PREFIX)/include/iopfd/iopfd_proto.h
 	install -D -m 0644 iopfd/iopfd.conf $(DESTDIR)$(PREFIX)/share/doc/iopfmap/iopfd.conf.example
 	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' iopfd/iopfd.service > iopfd.service.tmp
@@ -110,9 +113,12 @@ uninstall:
 	rm -f /lib/modules/$(KVER)/extra/iopfmap.ko*
 	depmod -a $(KVER) || true
 	rm -f $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h \
+	      $(DESTDIR)$(PREFIX)/include/linux/iopfmap_netlink.h \
+	      $(DESTDIR)$(PREFIX)/share/iopfmap/netlink/iopfmap.yaml \
 	      $(DESTDIR)$(PREFIX)/sbin/iopfctl $(DESTDIR)$(PREFIX)/sbin/iopfd \
 	      $(DESTDIR)$(PREFIX)/share/man/man4/iopfmap.4 \
 	      $(DESTDIR)$(PREFIX)/share/man/man8/iopfd.8 \
+	      $(DESTDIR)$(PREFIX)/share/man/man8/iopfctl.8 \
 	      $(DESTDIR)$(PREFIX)/include/iopfd/iopfd_proto.h \
 	      $(DESTDIR)$(PREFIX)/share/doc/iopfmap/iopfd.conf.example \
 	      $(DESTDIR)/etc/systemd/system/iopfd.service

@@ -125,7 +125,51 @@ static int iopfmap_nl_put_stats(struct sk_buff *skb, int nest_type,
 
 /* ctx-get */
 
-static int iopfmap_nl_fill_ctx(struct sk_buff *skb, struct iopfmap_ctx *ctx)
+/* The context @attr names, referenced; else NULL with an extended ack. */
+static struct iopfmap_ctx *iopfmap_nl_get_ctx(struct genl_info *info,
+					      const struct nlattr *attr)
+{
+	unsigned long id = nla_get_u32(attr);
+	struct iopfmap_ctx *ctx = iopfmap_ctx_get_next(&id);
+
+	if (ctx && ctx->id != nla_get_u32(attr)) {
+		iopfmap_ctx_put(ctx);
+		ctx = NULL;
+	}
+	if (!ctx)
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such context");
+	return ctx;
+}
+
+/*
+ * Each object's fill function: @ctx, and the object in it (NULL for the
+ * context itself). Returns 0 or -EMSGSIZE.
+ */
+typedef int (*iopfmap_nl_fill_t)(struct sk_buff *skb, struct iopfmap_ctx *ctx,
+				 const void *obj);
+
+/* One object's message in a dump; -EMSGSIZE when the skb is full. */
+static int iopfmap_nl_dump_one(struct sk_buff *skb,
+			       struct netlink_callback *cb, u8 cmd,
+			       iopfmap_nl_fill_t fill, struct iopfmap_ctx *ctx,
+			       const void *obj)
+{
+	void *hdr = iopfmap_nl_dump_put(skb, cb, cmd);
+	int ret;
+
+	if (!hdr)
+		return -EMSGSIZE;
+	ret = fill(skb, ctx, obj);
+	if (ret) {
+		genlmsg_cancel(skb, hdr);
+		return ret;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int iopfmap_nl_fill_ctx(struct sk_buff *skb, struct iopfmap_ctx *ctx,
+			       const void *unused)
 {
 	static const u32 iopt_types[] = {
 		[IOPFMAP_IOPT_NONE] = IOPFMAP_IOPT_TYPE_NONE,
@@ -168,7 +212,6 @@ static int iopfmap_nl_fill_ctx(struct sk_buff *skb, struct iopfmap_ctx *ctx)
 
 static int iopfmap_nl_ctx_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	unsigned long id;
 	struct iopfmap_ctx *ctx;
 	struct sk_buff *msg;
 	void *hdr;
@@ -176,18 +219,9 @@ static int iopfmap_nl_ctx_get_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (GENL_REQ_ATTR_CHECK(info, IOPFMAP_A_CTX_ID))
 		return -EINVAL;
-	id = nla_get_u32(info->attrs[IOPFMAP_A_CTX_ID]);
-	ctx = iopfmap_ctx_get_next(&id);
-	if (ctx && ctx->id != id) {
-		iopfmap_ctx_put(ctx);
-		ctx = NULL;
-	}
-	if (!ctx) {
-		NL_SET_ERR_MSG_ATTR(info->extack,
-				    info->attrs[IOPFMAP_A_CTX_ID],
-				    "no such context");
+	ctx = iopfmap_nl_get_ctx(info, info->attrs[IOPFMAP_A_CTX_ID]);
+	if (!ctx)
 		return -ENOENT;
-	}
 
 	ret = -ENOMEM;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
@@ -197,7 +231,7 @@ static int iopfmap_nl_ctx_get_doit(struct sk_buff *skb, struct genl_info *info)
 				info->genlhdr->cmd);
 	if (!hdr)
 		goto err_free;
-	ret = iopfmap_nl_fill_ctx(msg, ctx);
+	ret = iopfmap_nl_fill_ctx(msg, ctx, NULL);
 	if (ret)
 		goto err_free;
 	genlmsg_end(msg, hdr);
@@ -216,19 +250,14 @@ static int iopfmap_nl_ctx_get_dumpit(struct sk_buff *skb,
 {
 	unsigned long id = cb->args[0];
 	struct iopfmap_ctx *ctx;
-	void *hdr;
 	int ret = 0;
 
 	for (; (ctx = iopfmap_ctx_get_next(&id)); id++) {
-		hdr = iopfmap_nl_dump_put(skb, cb, IOPFMAP_NL_CMD_CTX_GET);
-		ret = hdr ? iopfmap_nl_fill_ctx(skb, ctx) : -EMSGSIZE;
+		ret = iopfmap_nl_dump_one(skb, cb, IOPFMAP_NL_CMD_CTX_GET,
+					  iopfmap_nl_fill_ctx, ctx, NULL);
 		iopfmap_ctx_put(ctx);
-		if (ret) {
-			if (hdr)
-				genlmsg_cancel(skb, hdr);
+		if (ret)
 			break;
-		}
-		genlmsg_end(skb, hdr);
 	}
 	cb->args[0] = id;
 	return iopfmap_nl_dump_result(skb, ret);
@@ -272,12 +301,13 @@ static void iopfmap_nl_dump_ctx_done(struct netlink_callback *cb,
 
 /* dev-get */
 
-static int iopfmap_nl_fill_dev(struct sk_buff *skb, u32 ctx_id,
-			       const struct iopfmap_device_snapshot *snap)
+static int iopfmap_nl_fill_dev(struct sk_buff *skb, struct iopfmap_ctx *ctx,
+			       const void *obj)
 {
+	const struct iopfmap_device_snapshot *snap = obj;
 	bool iopf = snap->flags & IOPFMAP_DEVICE_HW_IOPF;
 
-	if (nla_put_u32(skb, IOPFMAP_A_DEV_CTX_ID, ctx_id) ||
+	if (nla_put_u32(skb, IOPFMAP_A_DEV_CTX_ID, ctx->id) ||
 	    nla_put_u32(skb, IOPFMAP_A_DEV_ID, snap->id) ||
 	    nla_put_string(skb, IOPFMAP_A_DEV_NAME, snap->name) ||
 	    (snap->iommu_group >= 0 &&
@@ -298,23 +328,18 @@ static int iopfmap_nl_dev_get_dumpit(struct sk_buff *skb,
 	struct iopfmap_device_snapshot snap;
 	struct iopfmap_ctx *ctx;
 	unsigned long dev_id;
-	void *hdr;
 	int ret = 0;
 
 	while (!ret && (ctx = iopfmap_nl_dump_next_ctx(cb, filter))) {
 		for (dev_id = cb->args[1];
 		     iopfmap_ctx_device_snapshot(ctx, &dev_id, &snap);
 		     dev_id++) {
-			hdr = iopfmap_nl_dump_put(skb, cb,
-						  IOPFMAP_NL_CMD_DEV_GET);
-			ret = hdr ? iopfmap_nl_fill_dev(skb, ctx->id, &snap) :
-				    -EMSGSIZE;
-			if (ret) {
-				if (hdr)
-					genlmsg_cancel(skb, hdr);
+			ret = iopfmap_nl_dump_one(skb, cb,
+						  IOPFMAP_NL_CMD_DEV_GET,
+						  iopfmap_nl_fill_dev, ctx,
+						  &snap);
+			if (ret)
 				break;
-			}
-			genlmsg_end(skb, hdr);
 		}
 		cb->args[1] = dev_id;
 		if (!ret)
@@ -326,9 +351,12 @@ static int iopfmap_nl_dev_get_dumpit(struct sk_buff *skb,
 
 /* range-get */
 
-static int iopfmap_nl_fill_range(struct sk_buff *skb,
-				 struct iopfmap_range *range)
+/* Under ranges_rwsem: @obj stays. */
+static int iopfmap_nl_fill_range(struct sk_buff *skb, struct iopfmap_ctx *ctx,
+				 const void *obj)
 {
+	/* Its lock is taken, nothing else changes. */
+	struct iopfmap_range *range = (struct iopfmap_range *)obj;
 	static const u32 modes[] = {
 		[IOPFMAP_MODE_FAULT] = IOPFMAP_RANGE_MODE_FAULT,
 		[IOPFMAP_MODE_PIN] = IOPFMAP_RANGE_MODE_PIN,
@@ -340,7 +368,7 @@ static int iopfmap_nl_fill_range(struct sk_buff *skb,
 	mapped = bitmap_weight(range->iopf_mapped, range->npages);
 	mode = modes[range->mode];
 	mutex_unlock(&range->lock);
-	if (nla_put_u32(skb, IOPFMAP_A_RANGE_CTX_ID, range->ctx->id) ||
+	if (nla_put_u32(skb, IOPFMAP_A_RANGE_CTX_ID, ctx->id) ||
 	    nla_put_u32(skb, IOPFMAP_A_RANGE_ID, range->id) ||
 	    nla_put_u64_64bit(skb, IOPFMAP_A_RANGE_IOVA, range->node.start,
 			      IOPFMAP_A_RANGE_PAD) ||
@@ -364,7 +392,6 @@ static int iopfmap_nl_dump_ranges(struct sk_buff *skb,
 				  struct iopfmap_ctx *ctx)
 {
 	struct interval_tree_node *node;
-	void *hdr;
 	int ret = 0;
 
 	down_read(&ctx->ranges_rwsem);
@@ -375,17 +402,15 @@ static int iopfmap_nl_dump_ranges(struct sk_buff *skb,
 		/* A range that began before the resume point was sent. */
 		if (node->start < cb->args[1])
 			continue;
-		hdr = iopfmap_nl_dump_put(skb, cb, IOPFMAP_NL_CMD_RANGE_GET);
-		ret = hdr ? iopfmap_nl_fill_range(skb,
-				container_of(node, struct iopfmap_range,
-					     node)) : -EMSGSIZE;
+		ret = iopfmap_nl_dump_one(skb, cb, IOPFMAP_NL_CMD_RANGE_GET,
+					  iopfmap_nl_fill_range, ctx,
+					  container_of(node,
+						       struct iopfmap_range,
+						       node));
 		if (ret) {
-			if (hdr)
-				genlmsg_cancel(skb, hdr);
 			cb->args[1] = node->start;
 			break;
 		}
-		genlmsg_end(skb, hdr);
 	}
 	up_read(&ctx->ranges_rwsem);
 	return ret;
@@ -434,7 +459,6 @@ static int iopfmap_nl_range_set_doit(struct sk_buff *skb,
 	struct nlattr *policy_attr = info->attrs[IOPFMAP_A_RANGE_POLICY];
 	struct iopfmap_range *range;
 	struct iopfmap_ctx *ctx;
-	unsigned long ctx_id;
 	u32 prefetch = 0, policy = 0, range_id;
 	int ret = 0;
 
@@ -457,18 +481,9 @@ static int iopfmap_nl_range_set_doit(struct sk_buff *skb,
 	if (policy_attr)
 		policy = nla_get_u32(policy_attr);
 
-	ctx_id = nla_get_u32(info->attrs[IOPFMAP_A_RANGE_CTX_ID]);
-	ctx = iopfmap_ctx_get_next(&ctx_id);
-	if (ctx && ctx->id != ctx_id) {
-		iopfmap_ctx_put(ctx);
-		ctx = NULL;
-	}
-	if (!ctx) {
-		NL_SET_ERR_MSG_ATTR(info->extack,
-				    info->attrs[IOPFMAP_A_RANGE_CTX_ID],
-				    "no such context");
+	ctx = iopfmap_nl_get_ctx(info, info->attrs[IOPFMAP_A_RANGE_CTX_ID]);
+	if (!ctx)
 		return -ENOENT;
-	}
 
 	/* ctx->lock: the range stays, and its mode does not change. */
 	mutex_lock(&ctx->lock);
@@ -500,12 +515,14 @@ out_unlock:
 
 /* queue-get */
 
-static int iopfmap_nl_fill_queue(struct sk_buff *skb, u32 ctx_id,
-				 const struct iopfmap_queue_snapshot *snap)
+static int iopfmap_nl_fill_queue(struct sk_buff *skb, struct iopfmap_ctx *ctx,
+				 const void *obj)
 {
+	const struct iopfmap_queue_snapshot *snap = obj;
+
 	BUILD_BUG_ON(IOPFMAP_A_QUEUE_STATS_MAX - IOPFMAP_A_QUEUE_STATS_GROUPS +
 		     1 != IOPFMAP_QSTAT_NR);
-	if (nla_put_u32(skb, IOPFMAP_A_QUEUE_CTX_ID, ctx_id) ||
+	if (nla_put_u32(skb, IOPFMAP_A_QUEUE_CTX_ID, ctx->id) ||
 	    nla_put_u32(skb, IOPFMAP_A_QUEUE_DEPTH, snap->depth) ||
 	    nla_put_u32(skb, IOPFMAP_A_QUEUE_TIMEOUT_MS, snap->timeout_ms) ||
 	    nla_put_u32(skb, IOPFMAP_A_QUEUE_PENDING, snap->pending) ||
@@ -526,20 +543,14 @@ static int iopfmap_nl_queue_get_dumpit(struct sk_buff *skb,
 		iopfmap_nl_dump_attrs(cb)[IOPFMAP_A_QUEUE_CTX_ID];
 	struct iopfmap_queue_snapshot snap;
 	struct iopfmap_ctx *ctx;
-	void *hdr;
 	int ret = 0;
 
 	while (!ret && (ctx = iopfmap_nl_dump_next_ctx(cb, filter))) {
-		if (iopfmap_ctx_queue_snapshot(ctx, &snap)) {
-			hdr = iopfmap_nl_dump_put(skb, cb,
-						  IOPFMAP_NL_CMD_QUEUE_GET);
-			ret = hdr ? iopfmap_nl_fill_queue(skb, ctx->id, &snap) :
-				    -EMSGSIZE;
-			if (ret && hdr)
-				genlmsg_cancel(skb, hdr);
-			else if (!ret)
-				genlmsg_end(skb, hdr);
-		}
+		if (iopfmap_ctx_queue_snapshot(ctx, &snap))
+			ret = iopfmap_nl_dump_one(skb, cb,
+						  IOPFMAP_NL_CMD_QUEUE_GET,
+						  iopfmap_nl_fill_queue, ctx,
+						  &snap);
 		if (!ret)
 			iopfmap_nl_dump_ctx_done(cb, ctx);
 		iopfmap_ctx_put(ctx);

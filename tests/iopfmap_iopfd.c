@@ -897,8 +897,17 @@ TEST_F_TIMEOUT(iopfd, kill9_during_storm, 120)
 	       (unsigned long long)st.out_resp_success,
 	       (unsigned long long)st.out_resp_invalid);
 	close(sock);
-	/* iopfd's queue and context descriptors are gone with it. */
-	refs = module_refcnt();
+	/*
+	 * iopfd's queue and context descriptors are gone with it. Its ring
+	 * is torn down by io_uring's exit work, after the process is reaped:
+	 * wait for that, not for a timing.
+	 */
+	for (tries = 0; tries < 100; tries++) {
+		refs = module_refcnt();
+		if (refs == refs_before - 1)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	EXPECT_EQ(refs_before - 1, refs) TH_LOG("module references: %ld then %ld (our queue fd was one)",
 					       refs_before, refs);
 

@@ -58,7 +58,6 @@
 #define F_PAGES		16
 
 #define STORM_PARAM	"/sys/module/iopfmap/parameters/storm_threshold"
-#define NOBODY		65534
 
 /* Generous: the guests run under TCG. QUIET_MS: watching for nothing. */
 #define WAIT_MS		20000
@@ -76,26 +75,6 @@ static void __attribute__((constructor)) init_page_size(void)
 	psz = sysconf(_SC_PAGESIZE);
 }
 
-/* ---- time ------------------------------------------------------------- */
-
-static __u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 /* ---- the family, through libnl ---------------------------------------- */
 
@@ -635,11 +614,11 @@ static int next_event(struct nlc *n, int ms, struct nl_event *ev)
 	struct sockaddr_nl peer;
 	unsigned char *buf;
 	struct nlmsghdr *nlh;
-	__u64 end = now_ms() + ms;
+	__u64 end = iopfmap_now_ms() + ms;
 	int len, ret;
 
 	for (;;) {
-		__u64 now = now_ms();
+		__u64 now = iopfmap_now_ms();
 
 		ret = nlc_wait(n, now >= end ? 0 : end - now);
 		if (ret)
@@ -675,11 +654,11 @@ static int next_event(struct nlc *n, int ms, struct nl_event *ev)
 static int wait_event(struct nlc *n, __u8 cmd, __u32 ctx_id, int ms,
 		      struct nl_event *ev)
 {
-	__u64 end = now_ms() + ms;
+	__u64 end = iopfmap_now_ms() + ms;
 	int ret;
 
 	for (;;) {
-		__u64 now = now_ms();
+		__u64 now = iopfmap_now_ms();
 
 		ret = next_event(n, now >= end ? 0 : end - now, ev);
 		if (ret)
@@ -716,24 +695,6 @@ static int sim_create(int fd)
 	struct iopfmap_sim_create cmd = { .size = sizeof(cmd) };
 
 	return _test_cmd_sim_create(fd, &cmd);
-}
-
-/* MAP: 0 or -errno; *@id gets out_range_id. */
-static int map_id(int fd, __u64 iova, void *va, size_t len, __u32 flags,
-		  __u32 prefetch, __u32 *id)
-{
-	struct iopfmap_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.iova = iova,
-		.vaddr = (__u64)(uintptr_t)va,
-		.length = len,
-		.prefetch_pages = prefetch,
-	};
-	int ret = _test_cmd_map(fd, &cmd);
-
-	*id = ret ? 0 : cmd.out_range_id;
-	return ret;
 }
 
 /* Pages of [iova, iova + len) that QUERY_MAPPED reports, or -errno. */
@@ -792,12 +753,12 @@ static int queue_info(int qfd, struct iopfmap_queue_info *qi)
 static bool wait_pending(int qfd, __u32 n)
 {
 	struct iopfmap_queue_info qi;
-	__u64 end = now_ms() + WAIT_MS;
+	__u64 end = iopfmap_now_ms() + WAIT_MS;
 
-	while (now_ms() < end) {
+	while (iopfmap_now_ms() < end) {
 		if (!queue_info(qfd, &qi) && qi.out_pending == n)
 			return true;
-		sleep_ms(2);
+		iopfmap_sleep_ms(2);
 	}
 	return false;
 }
@@ -1009,12 +970,12 @@ static void map_four(struct __test_metadata *_metadata, int fd, char *mem,
 	char *b = mem + A_PAGES * psz, *p = b + B_PAGES * psz;
 	char *f = p + P_PAGES * psz;
 
-	ASSERT_EQ(0, map_id(fd, IOVA_A, mem, A_PAGES * psz, RW, 0, &ids[0]));
-	ASSERT_EQ(0, map_id(fd, IOVA_B, b, B_PAGES * psz, IOPFMAP_MAP_READ, 8,
+	ASSERT_EQ(0, _test_map_id(fd, IOVA_A, mem, A_PAGES * psz, RW, 0, &ids[0]));
+	ASSERT_EQ(0, _test_map_id(fd, IOVA_B, b, B_PAGES * psz, IOPFMAP_MAP_READ, 8,
 			    &ids[1]));
-	ASSERT_EQ(0, map_id(fd, IOVA_P, p, P_PAGES * psz,
+	ASSERT_EQ(0, _test_map_id(fd, IOVA_P, p, P_PAGES * psz,
 			    RW | IOPFMAP_MAP_PIN, 0, &ids[2]));
-	ASSERT_EQ(0, map_id(fd, IOVA_F, f, F_PAGES * psz,
+	ASSERT_EQ(0, _test_map_id(fd, IOVA_F, f, F_PAGES * psz,
 			    RW | IOPFMAP_MAP_FORWARD, 0, &ids[3]));
 }
 
@@ -1167,7 +1128,7 @@ TEST_F(nl, range_dump)
 	ASSERT_EQ(0, sim_create(fd2));
 	other_mem = alloc_pages(2, 2);
 	ASSERT_NE(NULL, other_mem);
-	ASSERT_EQ(0, map_id(fd2, IOVA_A, other_mem, 2 * psz, RW, 0,
+	ASSERT_EQ(0, _test_map_id(fd2, IOVA_A, other_mem, 2 * psz, RW, 0,
 			    &other_range));
 
 	nr = dump_ranges(&self->n, self->ctx_id, r, MAX_OBJS);
@@ -1689,27 +1650,6 @@ struct unpriv_result {
 	__u32 prefetch;		/* range A's, as dumped */
 };
 
-/* Drops CAP_NET_ADMIN (and every other capability) for good: 0 or -errno. */
-static int drop_privileges(void)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct d[2];
-
-	if (prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0) ||
-	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) || setgroups(0, NULL) ||
-	    setresgid(NOBODY, NOBODY, NOBODY) ||
-	    setresuid(NOBODY, NOBODY, NOBODY))
-		return -errno;
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capset, &h, d))
-		return -errno;
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	return d[0].effective | d[0].permitted | d[1].effective |
-	       d[1].permitted ? -EPERM : 0;
-}
 
 static void unpriv_child(int wfd, __u32 ctx_id, __u32 range_id)
 {
@@ -1718,7 +1658,7 @@ static void unpriv_child(int wfd, __u32 ctx_id, __u32 range_id)
 	struct nl_res nr;
 	struct nlc n;
 
-	res.err = drop_privileges();
+	res.err = iopfmap_become_nobody();
 	if (res.err) {
 		res.step = 1;
 		goto out;
@@ -1869,7 +1809,7 @@ TEST_F(nl, event_queue_full)
 	job_start(_metadata, &jobs[0], self->fd, IOVA_F);
 	ASSERT_TRUE(wait_pending(self->qfd, 1));
 
-	t0 = now_ms();
+	t0 = iopfmap_now_ms();
 	job_start(_metadata, &jobs[1], self->fd, IOVA_F + psz);
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, job_join(_metadata, &jobs[1]));
 	ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
@@ -1884,17 +1824,17 @@ TEST_F(nl, event_queue_full)
 		EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID,
 			  job_join(_metadata, &jobs[i]));
 	}
-	if (now_ms() - t0 < 800) {
+	if (iopfmap_now_ms() - t0 < 800) {
 		ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
-				 self->ctx_id, 1000 - (now_ms() - t0) - 150,
+				 self->ctx_id, 1000 - (iopfmap_now_ms() - t0) - 150,
 				 &ev);
 		EXPECT_EQ(-ETIMEDOUT, ret)
 			TH_LOG("a second queue-full-ntf within a second (count %u)",
 			       ev.count);
 	}
 	/* A second later the next overflow reports all three. */
-	while (now_ms() - t0 < 1100)
-		sleep_ms(50);
+	while (iopfmap_now_ms() - t0 < 1100)
+		iopfmap_sleep_ms(50);
 	job_start(_metadata, &jobs[4], self->fd, IOVA_F + 4 * psz);
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, job_join(_metadata, &jobs[4]));
 	ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
@@ -1956,7 +1896,7 @@ TEST_F(nl, event_inval_storm)
 
 	/* A threshold above what happens: no event. */
 	ASSERT_EQ(0, write_param(STORM_PARAM, 100000));
-	sleep_ms(1100);		/* a new window */
+	iopfmap_sleep_ms(1100);		/* a new window */
 	for (i = 0; i < 3 * threshold; i++)
 		ASSERT_EQ(0, madvise(self->mem, 4 * psz, MADV_DONTNEED));
 	ret = wait_event(&self->ev, IOPFMAP_NL_CMD_INVAL_STORM_NTF,

@@ -104,17 +104,6 @@ static __u64 now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* ---- memory ----------------------------------------------------------- */
 
 /* @npages of anonymous memory (no THP) filled with pattern @seed. */
@@ -323,7 +312,7 @@ static int new_queue_eventually(struct __test_metadata *_metadata, int fd)
 
 	while ((qfd = queue_alloc(fd, 0, 0, 0, NULL)) == -EBUSY &&
 	       now_ns() < end)
-		sleep_ms(5);
+		iopfmap_sleep_ms(5);
 	ASSERT_LE(0, qfd)
 		TH_LOG("QUEUE_ALLOC after the old queue's last user left: %s",
 		       strerror(-qfd));
@@ -357,7 +346,7 @@ static struct iopfmap_queue_info qinfo(struct __test_metadata *_metadata,
 		__ok = !queue_info(qfd, &(qi)) && (cond);		\
 		if (__ok || now_ns() > __end)				\
 			break;						\
-		sleep_ms(1);						\
+		iopfmap_sleep_ms(1);						\
 	}								\
 	__ok;								\
 })
@@ -1786,8 +1775,8 @@ TEST_F(nested, queue_full)
 	/* Its DMA ends by itself; give the others time to (wrongly) end. */
 	end = now_ns() + WAIT_MS * 1000000ULL;
 	while (!ndone_of(&overflowed) && now_ns() < end)
-		sleep_ms(1);
-	sleep_ms(QUIET_MS);
+		iopfmap_sleep_ms(1);
+	iopfmap_sleep_ms(QUIET_MS);
 	ASSERT_EQ(1U, ndone_of(&overflowed));
 	expect_dma(_metadata, &jobs[overflowed], IOPFMAP_SIM_DMA_S1_FAULT);
 
@@ -1985,7 +1974,7 @@ static int reap(pid_t pid)
 	pid_t ret;
 
 	while ((ret = waitpid(pid, &status, WNOHANG)) == 0 && now_ns() < end)
-		sleep_ms(2);
+		iopfmap_sleep_ms(2);
 	return ret == pid ? status : -1;
 }
 
@@ -2414,7 +2403,7 @@ TEST_F(nested, poll_and_read)
 	end = now_ns() + WAIT_MS * 1000000ULL;
 	while (!(__atomic_load_n(&rd->tid, __ATOMIC_ACQUIRE) &&
 		 sleeps_in_read(rd->tid)) && now_ns() < end)
-		sleep_ms(1);
+		iopfmap_sleep_ms(1);
 	ASSERT_TRUE(sleeps_in_read(rd->tid))
 		TH_LOG("the reader does not sleep in read()");
 	start_dma(_metadata, &jobs[2], e->fd, DMA_WRITE, S1_X + 2 * psz,

@@ -12,6 +12,7 @@
 #define IOPFMAP_UTILS_H
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -20,11 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/iopfmap.h>
 #include <linux/module.h>	/* MODULE_INIT_COMPRESSED_FILE */
 
@@ -125,6 +128,49 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 
 /* How messages name a simulated DMA's out_status. */
+static inline __u64 iopfmap_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static inline void iopfmap_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {
+		.tv_sec = ms / 1000,
+		.tv_nsec = (ms % 1000) * 1000000L,
+	};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+#define IOPFMAP_NOBODY	65534
+
+/*
+ * Becomes "nobody" with no capability left, for good (what an
+ * unprivileged user can do): 0 or -errno.
+ */
+static inline int iopfmap_become_nobody(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) || setgroups(0, NULL) ||
+	    setresgid(IOPFMAP_NOBODY, IOPFMAP_NOBODY, IOPFMAP_NOBODY) ||
+	    setresuid(IOPFMAP_NOBODY, IOPFMAP_NOBODY, IOPFMAP_NOBODY))
+		return -errno;
+	/* Leaving uid 0 cleared them; check rather than trust it. */
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	return d[0].effective | d[0].permitted | d[1].effective |
+	       d[1].permitted ? -EPERM : 0;
+}
+
 static inline const char *iopfmap_dma_status_name(__u32 status)
 {
 	switch (status) {
@@ -192,9 +238,12 @@ IOPFMAP_CMD_WRAPPERS(device_detach, DEVICE_DETACH, struct iopfmap_device_detach)
 #define test_err(_lname, _errno, fd, cmd) \
 	EXPECT_EQ(-(_errno), _test_cmd_##_lname(fd, cmd))
 
-/* MAP of [iova, iova + len) to vaddr with flags and prefetch: 0 or -errno. */
-static inline int _test_map(int fd, __u64 iova, void *vaddr, __u64 len,
-			    __u32 flags, __u32 prefetch)
+/*
+ * MAP of [iova, iova + len) to vaddr with flags and prefetch: 0 or -errno.
+ * *@id (if given) gets the range's id, 0 on error.
+ */
+static inline int _test_map_id(int fd, __u64 iova, void *vaddr, __u64 len,
+			       __u32 flags, __u32 prefetch, __u32 *id)
 {
 	struct iopfmap_map cmd = {
 		.size = sizeof(cmd),
@@ -204,8 +253,17 @@ static inline int _test_map(int fd, __u64 iova, void *vaddr, __u64 len,
 		.length = len,
 		.prefetch_pages = prefetch,
 	};
+	int ret = _test_cmd_map(fd, &cmd);
 
-	return _test_cmd_map(fd, &cmd);
+	if (id)
+		*id = ret ? 0 : cmd.out_range_id;
+	return ret;
+}
+
+static inline int _test_map(int fd, __u64 iova, void *vaddr, __u64 len,
+			    __u32 flags, __u32 prefetch)
+{
+	return _test_map_id(fd, iova, vaddr, len, flags, prefetch, NULL);
 }
 
 /* UNMAP of [iova, iova + len): 0 or -errno. */
