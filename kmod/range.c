@@ -121,6 +121,13 @@ static void iopfmap_range_dirty(struct iopfmap_range *range,
 		if (folio != prev)
 			folio_mark_dirty(folio);
 		prev = folio;
+		/*
+		 * A huge entry maps one folio (a PMD-mapped one): the rest of
+		 * its block needs no lookup.
+		 */
+		if (test_bit(iopfmap_range_block(range, index),
+			     range->iopf_huge))
+			index += iopfmap_block_left(iova) - 1;
 	}
 }
 

@@ -336,10 +336,14 @@ void s_inval(void)
 		/* An untimed round with the tracepoints: unmap calls. */
 		if (tfs) {
 			char path[128];
+			int tfd;
 
+			/* Only an open with O_TRUNC empties the buffer. */
 			snprintf(path, sizeof(path), "%s/trace", tfs);
-			if (write_file(path, ""))
+			tfd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+			if (tfd < 0)
 				die("clear %s: %s", path, strerror(errno));
+			close(tfd);
 			trace_enable(tfs, "iopfmap_unmap", true);
 			trace_enable(tfs, "iopfmap_invalidate", true);
 			inval_once(fd, len, h, INV_MAPPED, &st, bounce);
