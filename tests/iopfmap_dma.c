@@ -1902,8 +1902,15 @@ static void *stress_protect(void *arg)
 		ar->changes++;
 		pause_us(1000);
 	}
-	/* Leave it writable. */
-	mprotect(ar->cpu, len, PROT_READ | PROT_WRITE);
+	/*
+	 * Leave it writable, as a change like the others: a DMA thread may
+	 * still be in its last iteration and must not take this for stable.
+	 */
+	bump(&ar->gen);
+	if (mprotect(ar->cpu, len, PROT_READ | PROT_WRITE))
+		stress_fail(ar->sh, "mprotect RW: %s", strerror(errno));
+	__atomic_store_n(&ar->ro, 0, __ATOMIC_SEQ_CST);
+	bump(&ar->gen);
 	return NULL;
 }
 
