@@ -91,11 +91,31 @@ static void daemon_write_conf(struct daemon *d, const char *serve,
 	fclose(f);
 }
 
-/* Starts iopfd; returns 0 once its socket accepts connections. */
+/* Whether iopfd's log has a line holding both needles. */
+static bool daemon_logged(struct daemon *d, const char *a, const char *b)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(d->log, "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Starts iopfd; returns 0 once it is ready: its socket accepts
+ * connections (it listens early) and it logged "start", which it does
+ * only after it joined the kernel's netlink events.
+ */
 static int daemon_start(struct daemon *d)
 {
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char started[32];
 	int i, fd;
 
 	unlink(d->sock);
@@ -116,7 +136,8 @@ static int daemon_start(struct daemon *d)
 		_exit(127);
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-	for (i = 0; i < 250; i++) {	/* 5 s */
+	snprintf(started, sizeof(started), "pid=%d ", d->pid);
+	for (i = 0; i < 500; i++) {	/* 10 s */
 		int status;
 
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -125,7 +146,8 @@ static int daemon_start(struct daemon *d)
 			       -ENOENT : -ECHILD;
 		}
 		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && !connect(fd, (void *)&sa, sizeof(sa))) {
+		if (fd >= 0 && !connect(fd, (void *)&sa, sizeof(sa)) &&
+		    daemon_logged(d, "event=start ", started)) {
 			close(fd);
 			return 0;
 		}
@@ -148,21 +170,6 @@ static int daemon_stop(struct daemon *d, int sig)
 		status = -1;
 	d->pid = 0;
 	return status;
-}
-
-/* Whether iopfd's log has a line holding both needles. */
-static bool daemon_logged(struct daemon *d, const char *a, const char *b)
-{
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(d->log, "re");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, a) && strstr(line, b);
-	fclose(f);
-	return found;
 }
 
 /* Waits up to @ms for iopfd to log a line holding both needles. */
