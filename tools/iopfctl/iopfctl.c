@@ -38,6 +38,9 @@
 #include <linux/iopfmap.h>
 #include <linux/iopfmap_netlink.h>
 
+/* The spec's names: generated from it by tools/netlink-gen.sh. */
+#include "iopfmap_nl_names.h"
+
 #ifndef IOPFMAP_VERSION
 #define IOPFMAP_VERSION "unknown"
 #endif
@@ -226,77 +229,21 @@ struct attr_set {
 
 #define NAMES(n) .names = n, .nr_names = ARRAY_SIZE(n)
 
-static const char *const iopt_type_names[] = {
-	[IOPFMAP_IOPT_TYPE_NONE] = "none",
-	[IOPFMAP_IOPT_TYPE_SIM] = "sim",
-	[IOPFMAP_IOPT_TYPE_DOMAIN] = "domain",
-};
-
-static const char *const range_mode_names[] = {
-	[IOPFMAP_RANGE_MODE_FAULT] = "fault",
-	[IOPFMAP_RANGE_MODE_PIN] = "pin",
-};
-
-static const char *const policy_names[] = {
-	[IOPFMAP_POLICY_RESOLVE] = "resolve",
-	[IOPFMAP_POLICY_FORWARD] = "forward",
-	[IOPFMAP_POLICY_REJECT] = "reject",
-};
-
-static const char *const fault_path_names[] = {
-	[IOPFMAP_FAULT_PATH_IOMMU] = "iommu",
-	[IOPFMAP_FAULT_PATH_DRIVER] = "driver",
-};
-
-static const char *const detach_reason_names[] = {
-	[IOPFMAP_DETACH_REASON_REQUEST] = "request",
-	[IOPFMAP_DETACH_REASON_CTX_CLOSE] = "ctx-close",
-};
-
 /* IOPFMAP_MAP_* by bit number. */
 static const char *const map_flag_names[] = {
 	"read", "write", "pin", "forward",
 };
 
-static const char *const stats_names[] = {
-	[IOPFMAP_A_STATS_FAULTS] = "faults",
-	[IOPFMAP_A_STATS_FAULTS_HANDLED] = "faults-handled",
-	[IOPFMAP_A_STATS_FAULTS_INVALID] = "faults-invalid",
-	[IOPFMAP_A_STATS_FAULTS_FORWARDED] = "faults-forwarded",
-	[IOPFMAP_A_STATS_PAGES_MAPPED] = "pages-mapped",
-	[IOPFMAP_A_STATS_PAGES_PREFETCHED] = "pages-prefetched",
-	[IOPFMAP_A_STATS_HUGE_MAPPINGS] = "huge-mappings",
-	[IOPFMAP_A_STATS_INVALIDATIONS] = "invalidations",
-	[IOPFMAP_A_STATS_INVALIDATIONS_HANDLED] = "invalidations-handled",
-	[IOPFMAP_A_STATS_PAGES_UNMAPPED] = "pages-unmapped",
-	[IOPFMAP_A_STATS_RETRIES] = "retries",
-	[IOPFMAP_A_STATS_PAGES_PINNED] = "pages-pinned",
-};
-
-static const char *const queue_stats_names[] = {
-	[IOPFMAP_A_QUEUE_STATS_GROUPS] = "groups",
-	[IOPFMAP_A_QUEUE_STATS_RECORDS] = "records",
-	[IOPFMAP_A_QUEUE_STATS_DELIVERED] = "delivered",
-	[IOPFMAP_A_QUEUE_STATS_RESP_SUCCESS] = "resp-success",
-	[IOPFMAP_A_QUEUE_STATS_RESP_INVALID] = "resp-invalid",
-	[IOPFMAP_A_QUEUE_STATS_RESP_FAILURE] = "resp-failure",
-	[IOPFMAP_A_QUEUE_STATS_TIMEOUTS] = "timeouts",
-	[IOPFMAP_A_QUEUE_STATS_CLOSED] = "closed",
-	[IOPFMAP_A_QUEUE_STATS_OVERFLOWS] = "overflows",
-	[IOPFMAP_A_QUEUE_STATS_WITHDRAWN] = "withdrawn",
-	[IOPFMAP_A_QUEUE_STATS_REFUSED] = "refused",
-};
-
 #define STATS_FIELD(_attr)						\
 	{ .attr = _attr, .type = FT_COUNTERS, .name = "stats",		\
-	  NAMES(stats_names), .pad = IOPFMAP_A_STATS_PAD }
+	  NAMES(iopfmap_nl_stats_names), .pad = IOPFMAP_A_STATS_PAD }
 
 static const struct field ctx_fields[] = {
 	{ IOPFMAP_A_CTX_ID, FT_UINT, .name = "id", .label = "" },
 	{ IOPFMAP_A_CTX_PID, FT_UINT, .name = "pid" },
 	{ IOPFMAP_A_CTX_COMM, FT_STRING, .name = "comm" },
 	{ IOPFMAP_A_CTX_IOPT_TYPE, FT_ENUM, .name = "iopt-type",
-	  .label = "iopt", NAMES(iopt_type_names) },
+	  .label = "iopt", NAMES(iopfmap_nl_iopt_type_names) },
 	/* Text: "iopt sim" says it; only SIM_CREATE sets either. */
 	{ IOPFMAP_A_CTX_SIM, FT_FLAG, .json_only = true, .name = "sim" },
 	{ IOPFMAP_A_CTX_NR_RANGES, FT_UINT, .name = "nr-ranges",
@@ -313,7 +260,7 @@ static const struct field dev_fields[] = {
 	{ IOPFMAP_A_DEV_NAME, FT_STRING, .name = "name" },
 	{ IOPFMAP_A_DEV_IOMMU_GROUP, FT_UINT, .name = "iommu-group" },
 	{ IOPFMAP_A_DEV_FAULT_PATH, FT_ENUM, .name = "fault-path",
-	  NAMES(fault_path_names) },
+	  NAMES(iopfmap_nl_fault_path_names) },
 	{ IOPFMAP_A_DEV_IOPF, FT_FLAG, .name = "iopf" },
 	{ IOPFMAP_A_DEV_OWN_DOMAIN, FT_FLAG, .name = "own-domain" },
 };
@@ -325,9 +272,9 @@ static const struct field range_fields[] = {
 	{ IOPFMAP_A_RANGE_LENGTH, FT_X64, .name = "length" },
 	{ IOPFMAP_A_RANGE_FLAGS, FT_MAP_FLAGS, .name = "flags" },
 	{ IOPFMAP_A_RANGE_MODE, FT_ENUM, .name = "mode",
-	  NAMES(range_mode_names) },
+	  NAMES(iopfmap_nl_range_mode_names) },
 	{ IOPFMAP_A_RANGE_POLICY, FT_ENUM, .name = "policy",
-	  NAMES(policy_names) },
+	  NAMES(iopfmap_nl_policy_names) },
 	{ IOPFMAP_A_RANGE_PREFETCH, FT_UINT, .name = "prefetch" },
 	{ IOPFMAP_A_RANGE_PAGES_MAPPED, FT_UINT, .name = "pages-mapped" },
 	STATS_FIELD(IOPFMAP_A_RANGE_STATS),
@@ -342,7 +289,8 @@ static const struct field queue_fields[] = {
 	{ IOPFMAP_A_QUEUE_ARMED, FT_UINT, .name = "armed" },
 	{ IOPFMAP_A_QUEUE_ATTACHED, FT_FLAG, .name = "attached" },
 	{ IOPFMAP_A_QUEUE_STATS, FT_COUNTERS, .name = "stats",
-	  NAMES(queue_stats_names), .pad = IOPFMAP_A_QUEUE_STATS_PAD },
+	  NAMES(iopfmap_nl_queue_stats_names),
+	  .pad = IOPFMAP_A_QUEUE_STATS_PAD },
 };
 
 static const struct field global_fields[] = {
@@ -357,7 +305,7 @@ static const struct field event_fields[] = {
 	{ IOPFMAP_A_EVENT_DEV_NAME, FT_STRING, .name = "dev-name",
 	  .label = "name" },
 	{ IOPFMAP_A_EVENT_REASON, FT_ENUM, .name = "reason",
-	  NAMES(detach_reason_names) },
+	  NAMES(iopfmap_nl_detach_reason_names) },
 	{ IOPFMAP_A_EVENT_COUNT, FT_UINT, .name = "count" },
 	{ IOPFMAP_A_EVENT_WINDOW_MS, FT_UINT, .name = "window-ms" },
 };
@@ -384,16 +332,6 @@ _Static_assert(IOPFMAP_A_CTX_MAX < TB_SIZE && IOPFMAP_A_DEV_MAX < TB_SIZE &&
 	       IOPFMAP_A_RANGE_MAX < TB_SIZE && IOPFMAP_A_QUEUE_MAX < TB_SIZE &&
 	       IOPFMAP_A_GLOBAL_MAX < TB_SIZE && IOPFMAP_A_EVENT_MAX < TB_SIZE,
 	       "TB_SIZE too small for an attribute set");
-
-/* Event commands by number; "-ntf" is left out of what is printed. */
-static const char *const event_names[] = {
-	[IOPFMAP_NL_CMD_DEV_ATTACH_NTF] = "dev-attach",
-	[IOPFMAP_NL_CMD_DEV_DETACH_NTF] = "dev-detach",
-	[IOPFMAP_NL_CMD_QUEUE_FULL_NTF] = "queue-full",
-	[IOPFMAP_NL_CMD_QUEUE_TIMEOUT_NTF] = "queue-timeout",
-	[IOPFMAP_NL_CMD_QUEUE_CLOSE_NTF] = "queue-close",
-	[IOPFMAP_NL_CMD_INVAL_STORM_NTF] = "inval-storm",
-};
 
 /* ---- attribute values --------------------------------------------------- */
 
@@ -974,8 +912,9 @@ static int parse_policy(const char *s, __u32 *val)
 {
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(policy_names); i++) {
-		if (policy_names[i] && matches(s, policy_names[i])) {
+	for (i = 0; i < ARRAY_SIZE(iopfmap_nl_policy_names); i++) {
+		if (iopfmap_nl_policy_names[i] &&
+		    matches(s, iopfmap_nl_policy_names[i])) {
 			*val = i;
 			return 0;
 		}
@@ -1219,7 +1158,8 @@ static int event_reply(struct genlmsghdr *g, struct nlattr *head, int len,
 		       !tb[IOPFMAP_A_EVENT_CTX_ID] ||
 		       !attr_uint(tb[IOPFMAP_A_EVENT_CTX_ID], &v) || v != m->ctx))
 		return 0;
-	name = g->cmd < ARRAY_SIZE(event_names) ? event_names[g->cmd] : NULL;
+	name = g->cmd < ARRAY_SIZE(iopfmap_nl_ntf_names) ?
+	       iopfmap_nl_ntf_names[g->cmd] : NULL;
 	if (!name) {
 		snprintf(buf, sizeof(buf), "cmd%u", g->cmd);
 		name = buf;
