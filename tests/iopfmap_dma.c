@@ -1966,10 +1966,22 @@ TEST_F_TIMEOUT(dma_anon, stress, 90)
 	pthread_t dth[4], cth[4];
 	struct iopfmap_stats st;
 	bool started[4] = {}, cstarted[4] = {};
-	char *b2;
+	char *b0, *b2;
 	int i;
 
 	ASSERT_LE(3 * alen, self->len);
+
+	/*
+	 * The stable area is a range of its own: on the changed areas'
+	 * range, every change would make its faults retry, and a long
+	 * enough stall of the host could run one into the fault timeout.
+	 */
+	b0 = mmap(NULL, alen, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, b0);
+	self->extra[1] = b0;
+	self->extra_len[1] = alen;
+	map_range(_metadata, &self->state, IOVA_ALT2, b0, alen, 0);
 
 	b2 = mmap(NULL, alen, PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1986,8 +1998,9 @@ TEST_F_TIMEOUT(dma_anon, stress, 90)
 		ar[i].sh = &sh;
 		ar[i].name = names[i];
 		ar[i].id = i + 1;
-		ar[i].cpu = i < 3 ? self->buf + i * alen : b2;
-		ar[i].iova = i < 3 ? self->iova + i * alen : IOVA_ALT;
+		ar[i].cpu = !i ? b0 : i < 3 ? self->buf + i * alen : b2;
+		ar[i].iova = !i ? IOVA_ALT2 :
+			     i < 3 ? self->iova + i * alen : IOVA_ALT;
 		ar[i].wbuf = malloc(psz);
 		ar[i].rbuf = malloc(psz);
 		ar[i].cbuf = malloc(psz);
@@ -2038,6 +2051,7 @@ TEST_F_TIMEOUT(dma_anon, stress, 90)
 	/* Quiet now: the whole span is consistent, and still works. */
 	mapped_in(_metadata, self->fd, self->iova, self->len);
 	mapped_in(_metadata, self->fd, IOVA_ALT, alen);
+	mapped_in(_metadata, self->fd, IOVA_ALT2, alen);
 	for (i = 0; i < 4; i++) {
 		pattern(ar[i].wbuf, psz, i);
 		dma_ok(_metadata, self->fd, DMA_WRITE, ar[i].iova, ar[i].wbuf,
