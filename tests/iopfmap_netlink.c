@@ -1296,14 +1296,15 @@ TEST_F(nl, queue_get)
 	nr = dump_queues(&self->n, self->ctx_id, q, 4);
 	EXPECT_EQ(0, nr) TH_LOG("a queue before QUEUE_ALLOC");
 
-	self->qfd = queue_alloc(self->fd, 8, 5000);
+	/* A timeout only to see it: none may fire while the test dumps. */
+	self->qfd = queue_alloc(self->fd, 8, 60000);
 	ASSERT_LE(0, self->qfd);
 	nr = dump_queues(&self->n, self->ctx_id, q, 4);
 	ASSERT_EQ(1, nr);
 	ASSERT_EQ(0, queue_info(self->qfd, &qi));
 	EXPECT_EQ(self->ctx_id, q[0].ctx_id);
 	EXPECT_EQ(8U, q[0].depth);
-	EXPECT_EQ(5000U, q[0].timeout_ms);
+	EXPECT_EQ(60000U, q[0].timeout_ms);
 	EXPECT_EQ(0U, q[0].pending + q[0].inflight);
 	EXPECT_TRUE(q[0].attached);
 	EXPECT_TRUE(q[0].has_armed);
@@ -1790,16 +1791,16 @@ TEST_F(nl, event_queue_timeout)
 
 /*
  * A depth-1 queue and more groups: the first overflow is reported at
- * once, the next ones within the second are not, and the next report
- * counts them all.
+ * once, the next ones within the second are not, and the next reports
+ * count them all.
  */
 TEST_F(nl, event_queue_full)
 {
 	struct iopfmap_fault_record rec[IOPFMAP_FAULT_GROUP_MAX];
 	struct iopfmap_fault_response resp;
 	struct nl_event ev;
-	__u32 ids[4];
-	__u64 t0;
+	__u32 ids[4], sum;
+	__u64 t0, t1;
 	int ret, i;
 
 	map_four(_metadata, self->fd, self->mem, ids);
@@ -1809,6 +1810,7 @@ TEST_F(nl, event_queue_full)
 	job_start(_metadata, &jobs[0], self->fd, IOVA_F);
 	ASSERT_TRUE(wait_pending(self->qfd, 1));
 
+	/* Before the first overflow, which opens the second: a bound. */
 	t0 = iopfmap_now_ms();
 	job_start(_metadata, &jobs[1], self->fd, IOVA_F + psz);
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, job_join(_metadata, &jobs[1]));
@@ -1824,23 +1826,38 @@ TEST_F(nl, event_queue_full)
 		EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID,
 			  job_join(_metadata, &jobs[i]));
 	}
-	if (iopfmap_now_ms() - t0 < 800) {
+	/*
+	 * An event of theirs would already be sent. Not checked if a stall
+	 * may have put one past the second.
+	 */
+	t1 = iopfmap_now_ms();
+	if (t1 - t0 < 800) {
 		ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
-				 self->ctx_id, 1000 - (iopfmap_now_ms() - t0) - 150,
-				 &ev);
+				 self->ctx_id, 1000 - (t1 - t0) - 150, &ev);
 		EXPECT_EQ(-ETIMEDOUT, ret)
 			TH_LOG("a second queue-full-ntf within a second (count %u)",
 			       ev.count);
+	} else {
+		TH_LOG("overflows 1-3 took %llu ms: not checking that 2-3 "
+		       "are held back", (unsigned long long)(t1 - t0));
 	}
-	/* A second later the next overflow reports all three. */
-	while (iopfmap_now_ms() - t0 < 1100)
+	/*
+	 * A second after the last report, the next overflow reports all
+	 * those since: three in all, in one event unless a stall above let
+	 * one of the two report first.
+	 */
+	while (iopfmap_now_ms() - t1 < 1100)
 		iopfmap_sleep_ms(50);
 	job_start(_metadata, &jobs[4], self->fd, IOVA_F + 4 * psz);
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_INVALID, job_join(_metadata, &jobs[4]));
-	ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
-			 self->ctx_id, WAIT_MS, &ev);
-	ASSERT_EQ(0, ret) TH_LOG("no queue-full-ntf a second later");
-	EXPECT_EQ(3U, ev.count);
+	for (sum = 0; sum < 3; sum += ev.count) {
+		ret = wait_event(&self->ev, IOPFMAP_NL_CMD_QUEUE_FULL_NTF,
+				 self->ctx_id, WAIT_MS, &ev);
+		ASSERT_EQ(0, ret)
+			TH_LOG("queue-full-ntf a second later: %u of 3", sum);
+		EXPECT_TRUE(ev.has_count);
+	}
+	EXPECT_EQ(3U, sum);
 
 	/* The held group is still answered normally. */
 	ASSERT_EQ((ssize_t)sizeof(rec[0]),
@@ -1862,6 +1879,7 @@ TEST_F(nl, event_inval_storm)
 	struct nl_range x;
 	unsigned int i;
 	__u32 ids[4], faults;
+	__u64 t0, loop_ms;
 	int ret;
 
 	ret = read_param(STORM_PARAM, &self->storm_saved);
@@ -1876,8 +1894,10 @@ TEST_F(nl, event_inval_storm)
 		  dma(_metadata, self->fd, IOVA_A, 4 * psz, &faults));
 	x = get_range(_metadata, &self->n, self->ctx_id, ids[0]);
 	EXPECT_EQ(4ULL, x.pages_mapped);
+	t0 = iopfmap_now_ms();
 	for (i = 0; i < 3 * threshold; i++)
 		ASSERT_EQ(0, madvise(self->mem, 4 * psz, MADV_DONTNEED));
+	loop_ms = iopfmap_now_ms() - t0;
 	x = get_range(_metadata, &self->n, self->ctx_id, ids[0]);
 	EXPECT_EQ(0ULL, x.pages_mapped);
 	EXPECT_LE((__u64)(3 * threshold), x.st.v[ST_INVALS]);
@@ -1889,10 +1909,29 @@ TEST_F(nl, event_inval_storm)
 	EXPECT_LT(threshold, ev.count);
 	EXPECT_GE(3 * threshold, ev.count);
 	EXPECT_EQ(1000U, ev.window_ms);
-	/* Once per window. */
-	ret = wait_event(&self->ev, IOPFMAP_NL_CMD_INVAL_STORM_NTF,
-			 self->ctx_id, QUIET_MS, &ev);
-	EXPECT_EQ(-ETIMEDOUT, ret) TH_LOG("a second event in the window");
+	/*
+	 * Once per window, which the first invalidation opens. A loop that
+	 * took about a window (a stall) may have opened a second one, with
+	 * its own event: then at most that one more (each needs over
+	 * @threshold of the 3 * @threshold).
+	 */
+	if (loop_ms < 900) {
+		ret = wait_event(&self->ev, IOPFMAP_NL_CMD_INVAL_STORM_NTF,
+				 self->ctx_id, QUIET_MS, &ev);
+		EXPECT_EQ(-ETIMEDOUT, ret)
+			TH_LOG("a second event in the window");
+	} else {
+		TH_LOG("the invalidations took %llu ms, about a window or "
+		       "more: a second event may come",
+		       (unsigned long long)loop_ms);
+		for (i = 0; !wait_event(&self->ev,
+					IOPFMAP_NL_CMD_INVAL_STORM_NTF,
+					self->ctx_id, QUIET_MS, &ev); i++) {
+			EXPECT_LT(threshold, ev.count);
+			EXPECT_GE(3 * threshold, ev.count);
+		}
+		EXPECT_GE(1U, i) TH_LOG("%u more inval-storm-ntf", i);
+	}
 
 	/* A threshold above what happens: no event. */
 	ASSERT_EQ(0, write_param(STORM_PARAM, 100000));
