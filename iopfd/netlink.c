@@ -29,6 +29,8 @@
 
 #include <linux/iopfmap_netlink.h>
 
+/* The spec's names: generated from it by tools/netlink-gen.sh. */
+#include <iopfmap_nl_names.h>
 #include "iopfd.h"
 
 #define NL_DUMP_TIMEOUT_S	2
@@ -46,42 +48,23 @@ struct iopfd_nl {
 	unsigned char buf[8192] __aligned(8);
 };
 
+/* The spec's name of @v in @table, or "unknown". */
+#define SPEC_NAME(table, v)						\
+	((v) < ARRAY_SIZE(table) && (table)[v] ? (table)[v] : "unknown")
+
 const char *nl_event_name(unsigned int cmd)
 {
-	static const char *const names[] = {
-		[IOPFMAP_NL_CMD_DEV_ATTACH_NTF] = "dev-attach",
-		[IOPFMAP_NL_CMD_DEV_DETACH_NTF] = "dev-detach",
-		[IOPFMAP_NL_CMD_QUEUE_FULL_NTF] = "queue-full",
-		[IOPFMAP_NL_CMD_QUEUE_TIMEOUT_NTF] = "queue-timeout",
-		[IOPFMAP_NL_CMD_QUEUE_CLOSE_NTF] = "queue-close",
-		[IOPFMAP_NL_CMD_INVAL_STORM_NTF] = "inval-storm",
-	};
-
-	return cmd < ARRAY_SIZE(names) && names[cmd] ? names[cmd] : "unknown";
+	return SPEC_NAME(iopfmap_nl_ntf_names, cmd);
 }
 
 static const char *iopt_name(uint32_t t)
 {
-	switch (t) {
-	case IOPFMAP_IOPT_TYPE_NONE:
-		return "none";
-	case IOPFMAP_IOPT_TYPE_SIM:
-		return "sim";
-	case IOPFMAP_IOPT_TYPE_DOMAIN:
-		return "domain";
-	}
-	return "unknown";
+	return SPEC_NAME(iopfmap_nl_iopt_type_names, t);
 }
 
 static const char *reason_name(uint32_t r)
 {
-	switch (r) {
-	case IOPFMAP_DETACH_REASON_REQUEST:
-		return "request";
-	case IOPFMAP_DETACH_REASON_CTX_CLOSE:
-		return "ctx-close";
-	}
-	return "unknown";
+	return SPEC_NAME(iopfmap_nl_detach_reason_names, r);
 }
 
 static uint32_t attr_u32(struct nlattr *a)

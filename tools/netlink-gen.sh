@@ -5,8 +5,9 @@
 #  - include/uapi/linux/iopfmap_netlink.h, with the kernel's own generator
 #    (tools/net/ynl/ynl-gen-c.py of linux-source-6.12), which also checks
 #    the spec against the kernel's genetlink-c schema;
-#  - tools/iopfctl/iopfmap_nl_names.h, iopfctl's names of counters, enum
-#    values and notifications, with tools/netlink-names.py.
+#  - tools/include/iopfmap_nl_names.h, the names of counters, enum values
+#    and notifications that iopfctl and iopfd print, with
+#    tools/netlink-names.py.
 # With --check, fails if a checked-in header differs from what the spec
 # generates.
 
@@ -17,7 +18,7 @@ set -euo pipefail
 ksrc=$("$top/tools/ksrc.sh" 6.12)
 spec=$top/docs/netlink/specs/iopfmap.yaml
 header=$top/include/uapi/linux/iopfmap_netlink.h
-names=$top/tools/iopfctl/iopfmap_nl_names.h
+names=$top/tools/include/iopfmap_nl_names.h
 
 # The generator finds the schema beside the specs directory and names the
 # spec relative to the tree that holds a MAINTAINERS file: give it a tree

@@ -39,7 +39,7 @@
 #include <linux/iopfmap_netlink.h>
 
 /* The spec's names: generated from it by tools/netlink-gen.sh. */
-#include "iopfmap_nl_names.h"
+#include <iopfmap_nl_names.h>
 
 #ifndef IOPFMAP_VERSION
 #define IOPFMAP_VERSION "unknown"
