@@ -1966,29 +1966,27 @@ TEST_F_TIMEOUT(dma_anon, stress, 90)
 	pthread_t dth[4], cth[4];
 	struct iopfmap_stats st;
 	bool started[4] = {}, cstarted[4] = {};
-	char *b0, *b2;
+	static const __u64 own_iova[2] = { IOVA_ALT2, IOVA_ALT };
+	char *own[2];		/* the stable area's, the UNMAP/MAP area's */
 	int i;
 
 	ASSERT_LE(3 * alen, self->len);
 
 	/*
-	 * The stable area is a range of its own: on the changed areas'
-	 * range, every change would make its faults retry, and a long
-	 * enough stall of the host could run one into the fault timeout.
+	 * Two areas are ranges of their own: the UNMAP/MAP one, and the
+	 * stable one, whose faults would otherwise retry on every change
+	 * to the others, and a long enough stall of the host could run one
+	 * into the fault timeout.
 	 */
-	b0 = mmap(NULL, alen, PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, b0);
-	self->extra[1] = b0;
-	self->extra_len[1] = alen;
-	map_range(_metadata, &self->state, IOVA_ALT2, b0, alen, 0);
-
-	b2 = mmap(NULL, alen, PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, b2);
-	self->extra[0] = b2;
-	self->extra_len[0] = alen;
-	map_range(_metadata, &self->state, IOVA_ALT, b2, alen, 0);
+	for (i = 0; i < 2; i++) {
+		own[i] = mmap(NULL, alen, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, own[i]);
+		self->extra[i] = own[i];
+		self->extra_len[i] = alen;
+		map_range(_metadata, &self->state, own_iova[i], own[i], alen,
+			  0);
+	}
 
 	memset(&sh, 0, sizeof(sh));
 	sh.fd = self->fd;
@@ -1998,9 +1996,10 @@ TEST_F_TIMEOUT(dma_anon, stress, 90)
 		ar[i].sh = &sh;
 		ar[i].name = names[i];
 		ar[i].id = i + 1;
-		ar[i].cpu = !i ? b0 : i < 3 ? self->buf + i * alen : b2;
-		ar[i].iova = !i ? IOVA_ALT2 :
-			     i < 3 ? self->iova + i * alen : IOVA_ALT;
+		ar[i].cpu = !i ? own[0] :
+			    i < 3 ? self->buf + i * alen : own[1];
+		ar[i].iova = !i ? own_iova[0] :
+			     i < 3 ? self->iova + i * alen : own_iova[1];
 		ar[i].wbuf = malloc(psz);
 		ar[i].rbuf = malloc(psz);
 		ar[i].cbuf = malloc(psz);
