@@ -7,12 +7,12 @@ top := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 SHELL := /bin/bash
 BUILD ?= $(top)/build
 VERSION := $(shell cat $(top)/VERSION)
-KERNELS ?= 6.1 6.12
 
-# The kernel to build for: KVER names an installed kernel; otherwise the
+# The kernel to build for: KVER names an installed kernel (on the host or
+# in the trixie root: tools/kbuild.sh finds its headers); otherwise the
 # running kernel's build tree, else the newest installed Debian headers.
 ifneq ($(KVER),)
-KDIR ?= /lib/modules/$(KVER)/build
+KDIR ?=
 else
 KDIR ?= $(or $(wildcard /lib/modules/$(shell uname -r)/build),\
 	     $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
@@ -37,8 +37,8 @@ help:
 	@echo 'make demo         a guest per kernel: on-demand DMA, iopfd, a report'
 	@echo 'make bench        benchmarks in a guest per kernel: ratios to in-run references'
 	@echo 'make deps         install what the above need (root, Debian 12)'
-	@echo 'make modules      the module for every kernel in KERNELS ($(KERNELS))'
-	@echo 'make sparse       sparse over kmod/ for every kernel in KERNELS'
+	@echo 'make modules      the module for every kernel of the matrix (KERNELS, BUILD_KERNELS)'
+	@echo 'make sparse       sparse over kmod/ for every kernel of the matrix'
 	@echo 'make checkpatch   checkpatch.pl --strict over kmod/ and include/'
 	@echo 'make netlink-gen  regenerate the netlink uapi header from docs/netlink/specs'
 	@echo 'make install      module, uapi header, iopfd and iopfctl (root)'
@@ -49,12 +49,12 @@ module:
 	@tools/kbuild.sh build $(KVER) $(KDIR)
 
 modules:
-	@set -e; . tools/lib.sh; for k in $(KERNELS); do \
+	@set -e; . tools/lib.sh; for k in $$KERNELS $$BUILD_KERNELS; do \
 		kv=$$(kver_of $$k) || die "kernel $$k is not installed (make deps)"; \
 		echo "  MODULE  $$kv"; tools/kbuild.sh build $$kv; done
 
 sparse:
-	@set -e; . tools/lib.sh; for k in $(KERNELS); do \
+	@set -e; . tools/lib.sh; for k in $$KERNELS $$BUILD_KERNELS; do \
 		kv=$$(kver_of $$k) || die "kernel $$k is not installed (make deps)"; \
 		echo "  SPARSE  $$kv"; tools/kbuild.sh sparse $$kv; done
 
@@ -93,7 +93,8 @@ bench:
 	@tools/bench.sh
 
 install: module userspace
-	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KVER)/kmod INSTALL_MOD_DIR=extra modules_install
+	$(MAKE) -C $(or $(KDIR),/lib/modules/$(KVER)/build) M=$(BUILD)/$(KVER)/kmod \
+		INSTALL_MOD_DIR=extra modules_install
 	depmod -a $(KVER) || true
 	install -D -m 0644 include/uapi/linux/iopfmap.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap.h
 	install -D -m 0644 include/uapi/linux/iopfmap_netlink.h $(DESTDIR)$(PREFIX)/include/linux/iopfmap_netlink.h

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Shims over kernel API differences between the kernels iopfmap supports
- * (Debian's 6.1 and 6.12 LTS). Each shim names the release that introduced
- * the API it covers. Whether an API exists is decided by compat-probe.sh,
- * which reads the target kernel's headers, not by LINUX_VERSION_CODE: a
- * distribution kernel may carry a backport.
+ * (Debian's 6.1 and 6.12 LTS and the 7.x of trixie-backports). Each shim
+ * names the release that introduced the API it covers. Which form a kernel
+ * has is decided by compat-probe.sh, which reads the target kernel's
+ * headers, not by LINUX_VERSION_CODE (a distribution kernel may carry a
+ * backport), and fails the build when it finds none of the forms below.
  */
 #ifndef IOPFMAP_COMPAT_H
 #define IOPFMAP_COMPAT_H
@@ -78,18 +79,92 @@ static inline long iopfmap_pin_user_pages_remote(struct mm_struct *mm,
 }
 
 /*
- * v6.5 put the payload behind io_uring_sqe_cmd() and v6.7 moved the
- * uring_cmd interface to <linux/io_uring/cmd.h>; before, the command
- * pointed at the payload. Either way it lives only during ->uring_cmd().
+ * The uring_cmd payload (the SQE's cmd bytes), as a const @type pointer.
+ * v7.1 made io_uring_sqe_cmd() a macro that takes the type and checks its
+ * size; v6.5 added the one-argument io_uring_sqe_cmd(); before it the
+ * command pointed at the payload. The payload lives only during
+ * ->uring_cmd() and is shared with userspace: copy it out once, by
+ * assignment (gcc 13+ with -fstrict-flex-arrays=3 takes a memcpy() from
+ * the sqe->cmd flexible array for an overflow).
  */
-static inline const void *iopfmap_uring_cmd_payload(struct io_uring_cmd *cmd)
-{
-#ifdef IOPFMAP_HAVE_IO_URING_CMD_H
-	return io_uring_sqe_cmd(cmd->sqe);
+#if defined(IOPFMAP_HAVE_URING_SQE_CMD_TYPED)
+#define iopfmap_uring_cmd_payload(ioucmd, type)	\
+	io_uring_sqe_cmd((ioucmd)->sqe, type)
+#elif defined(IOPFMAP_HAVE_URING_SQE_CMD)
+#define iopfmap_uring_cmd_payload(ioucmd, type)	\
+	((const type *)io_uring_sqe_cmd((ioucmd)->sqe))
 #else
-	return cmd->cmd;
+#define iopfmap_uring_cmd_payload(ioucmd, type)	\
+	((const type *)(ioucmd)->cmd)
+#endif
+
+/*
+ * v6.18 dropped io_uring_cmd_done()'s res2 argument (a 32-byte CQE's
+ * extra result moved to io_uring_cmd_done32()); iopfmap never sets it.
+ */
+static inline void iopfmap_uring_cmd_done(struct io_uring_cmd *cmd, int ret,
+					  unsigned int issue_flags)
+{
+#ifdef IOPFMAP_HAVE_URING_CMD_DONE32
+	io_uring_cmd_done(cmd, ret, issue_flags);
+#else
+	io_uring_cmd_done(cmd, ret, 0, issue_flags);
 #endif
 }
+
+/*
+ * A command completed in its submitter's task: the callback learns the
+ * command, the issue flags to complete it with, and whether the task work
+ * runs only to be cancelled (the task or ring is going, and userspace
+ * memory must not be touched). v6.19 made the callback an io_uring task
+ * work function (struct io_tw_req, io_tw_token_t) whose token says
+ * "cancel"; from v6.10 to v6.18 the issue flags carried
+ * IO_URING_F_TASK_DEAD; before v6.10 only the task's PF_EXITING told,
+ * which the callback checks on every kernel. A callback is
+ * void cb(iopfmap_tw_arg_t, iopfmap_tw_token_t) and asks the helpers.
+ * (Macros, not typedefs: they name the kernel's own types.)
+ */
+#ifdef IOPFMAP_HAVE_URING_TW_REQ
+#define iopfmap_tw_arg_t	struct io_tw_req
+#define iopfmap_tw_token_t	io_tw_token_t
+
+static inline struct io_uring_cmd *iopfmap_tw_cmd(iopfmap_tw_arg_t arg)
+{
+	return io_uring_cmd_from_tw(arg);
+}
+
+static inline unsigned int iopfmap_tw_issue_flags(iopfmap_tw_token_t tw)
+{
+	return IO_URING_CMD_TASK_WORK_ISSUE_FLAGS;
+}
+
+static inline bool iopfmap_tw_cancel(iopfmap_tw_token_t tw)
+{
+	return tw.cancel;
+}
+#else
+#define iopfmap_tw_arg_t	struct io_uring_cmd *
+#define iopfmap_tw_token_t	unsigned int	/* the issue flags */
+
+static inline struct io_uring_cmd *iopfmap_tw_cmd(iopfmap_tw_arg_t arg)
+{
+	return arg;
+}
+
+static inline unsigned int iopfmap_tw_issue_flags(iopfmap_tw_token_t tw)
+{
+	return tw;
+}
+
+static inline bool iopfmap_tw_cancel(iopfmap_tw_token_t tw)
+{
+#ifdef IOPFMAP_HAVE_URING_F_TASK_DEAD
+	return tw & IO_URING_F_TASK_DEAD;
+#else
+	return false;
+#endif
+}
+#endif
 
 /*
  * v6.7 let a driver mark a parked command cancelable: io_uring then calls
@@ -109,11 +184,15 @@ static inline void io_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
 }
 #endif
 
-/* v6.10: task work that runs because its task is dying says so. */
-#ifdef IOPFMAP_HAVE_URING_F_TASK_DEAD
-#define IOPFMAP_URING_F_TASK_DEAD	IO_URING_F_TASK_DEAD
+/*
+ * The symbol namespace of iopfmap_sw_page_request(), for
+ * EXPORT_SYMBOL_NS_GPL() and MODULE_IMPORT_NS(): a string literal since
+ * v6.13, a bare token (stringified by the macros) before.
+ */
+#ifdef IOPFMAP_HAVE_NS_STRING
+#define IOPFMAP_NS	"IOPFMAP"
 #else
-#define IOPFMAP_URING_F_TASK_DEAD	0
+#define IOPFMAP_NS	IOPFMAP
 #endif
 
 #endif /* IOPFMAP_COMPAT_H */

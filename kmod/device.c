@@ -254,8 +254,23 @@ static void iopfmap_domain_remove(struct iopfmap_ctx *ctx,
 }
 
 /*
+ * Whether @domain is set up only when it is first attached: its aperture
+ * (and, for some drivers, what it may map) is known then. virtio-iommu
+ * without domain_alloc_paging (6.12) finalises a domain at its first
+ * attach and refuses mappings before it.
+ */
+static bool iopfmap_domain_unfinalised(struct iommu_domain *domain)
+{
+	return !domain->geometry.force_aperture &&
+	       !domain->geometry.aperture_end;
+}
+
+/*
  * A new domain for @idev: allocated, filled with every range, published,
- * and only then attached, so the device never sees it half filled.
+ * and only then attached, so the device never sees it half filled. A
+ * domain that its driver finalises at attach is attached first, before
+ * any DMA of the device's new owner can be running: DEVICE_ATTACH has not
+ * returned.
  */
 static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 				 struct iopfmap_device *idev)
@@ -263,7 +278,7 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 	struct iopfmap_domains *set = ctx->domains;
 	struct iommu_domain *domain;
 	struct iopfmap_domain *d;
-	bool first = true;
+	bool first = true, attached = false;
 	unsigned int i, slot = IOPFMAP_DOMAINS_MAX;
 	int ret;
 
@@ -286,13 +301,19 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 	}
 	d->domain = domain;
 	d->slot = slot;
+	if (iopfmap_domain_unfinalised(domain)) {
+		ret = iommu_attach_group(domain, idev->group);
+		if (ret)
+			goto err_domain;
+		attached = true;
+	}
 	ret = -EINVAL;
 	if (!(domain->pgsize_bitmap & PAGE_SIZE))
-		goto err_domain;
+		goto err_detach;
 	ret = -ERANGE;
 	if (!iopfmap_ctx_ranges_within(ctx, domain->geometry.aperture_start,
 				       domain->geometry.aperture_end))
-		goto err_domain;
+		goto err_detach;
 
 	down_write(&ctx->ranges_rwsem);
 	iopfmap_domains_publish(set, d);
@@ -301,10 +322,12 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 		goto err_unpublish;
 	up_write(&ctx->ranges_rwsem);
 
-	ret = iommu_attach_group(domain, idev->group);
-	if (ret) {
-		down_write(&ctx->ranges_rwsem);
-		goto err_unpublish;
+	if (!attached) {
+		ret = iommu_attach_group(domain, idev->group);
+		if (ret) {
+			down_write(&ctx->ranges_rwsem);
+			goto err_unpublish;
+		}
 	}
 
 	/* The aperture is what every domain translates; it never grows. */
@@ -329,6 +352,9 @@ err_unpublish:
 	WRITE_ONCE(set->slots[slot], NULL);
 	iopfmap_ctx_ranges_barrier(ctx);
 	up_write(&ctx->ranges_rwsem);
+err_detach:
+	if (attached)
+		iommu_detach_group(domain, idev->group);
 err_domain:
 	iommu_domain_free(domain);
 err_free:
@@ -627,6 +653,13 @@ static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 	struct device *dev = &idev->pdev->dev;
 	int ret;
 
+	/*
+	 * iommu_page_response() fails before it retires the group when the
+	 * IOMMU driver cannot send responses (AMD-Vi on 6.1): a group taken
+	 * would stay pending for ever, and the handler could never go.
+	 */
+	if (!dev_iommu_ops(dev)->page_response)
+		return -EOPNOTSUPP;
 	ret = iommu_register_device_fault_handler(dev, iopfmap_iommu_fault,
 						  idev);
 	if (ret)
@@ -766,7 +799,7 @@ int iopfmap_sw_page_request(struct device *dev, u64 iova, u32 access,
 	*response = waiter.response;
 	return 0;
 }
-EXPORT_SYMBOL_NS_GPL(iopfmap_sw_page_request, IOPFMAP);
+EXPORT_SYMBOL_NS_GPL(iopfmap_sw_page_request, IOPFMAP_NS);
 
 /* Attach and detach */
 

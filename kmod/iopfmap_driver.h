@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * iopfmap's in-kernel interface for device drivers, exported in the symbol
- * namespace IOPFMAP (MODULE_IMPORT_NS(IOPFMAP)).
+ * namespace IOPFMAP: MODULE_IMPORT_NS(IOPFMAP_NS), with IOPFMAP_NS from
+ * compat.h ("IOPFMAP" since v6.13, the bare token IOPFMAP before).
  *
  * A driver whose device cannot raise PCIe page requests itself, but wants
  * to behave as if it could (a device model that asks for translations like

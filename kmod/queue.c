@@ -318,8 +318,7 @@ static void iopfmap_queue_undeliver(struct iopfmap_queue *q, u64 cookie)
 	q->nr_pending++;
 }
 
-static void iopfmap_qslot_done_cb(struct io_uring_cmd *cmd,
-				  unsigned int issue_flags);
+static void iopfmap_qslot_done_tw(iopfmap_tw_arg_t arg, iopfmap_tw_token_t tw);
 
 /*
  * Hands waiting groups to armed slots. The commands are completed in
@@ -363,16 +362,17 @@ static void iopfmap_queue_finish_slots(struct list_head *ready)
 
 	list_for_each_entry_safe(slot, tmp, ready, armed) {
 		list_del_init(&slot->armed);
-		io_uring_cmd_complete_in_task(slot->cmd, iopfmap_qslot_done_cb);
+		io_uring_cmd_complete_in_task(slot->cmd, iopfmap_qslot_done_tw);
 	}
 }
 
 /*
  * Task work of a completed slot: writes the records into the submitter's
- * buffer. A task that is dying cannot take them: the group goes back.
+ * buffer. A task that is dying, or task work that runs only to be
+ * cancelled, cannot take them: the group goes back.
  */
-static void iopfmap_qslot_done_cb(struct io_uring_cmd *cmd,
-				  unsigned int issue_flags)
+static void iopfmap_qslot_done(struct io_uring_cmd *cmd,
+			       unsigned int issue_flags, bool cancel)
 {
 	struct iopfmap_qcmd_pdu *pdu = iopfmap_qcmd_pdu(cmd);
 	struct iopfmap_queue *q = pdu->queue;
@@ -381,8 +381,7 @@ static void iopfmap_qslot_done_cb(struct io_uring_cmd *cmd,
 	LIST_HEAD(ready);
 
 	if (result > 0 &&
-	    ((issue_flags & IOPFMAP_URING_F_TASK_DEAD) ||
-	     (current->flags & (PF_EXITING | PF_KTHREAD)) ||
+	    (cancel || (current->flags & (PF_EXITING | PF_KTHREAD)) ||
 	     copy_to_user(u64_to_user_ptr(slot->records), slot->buf,
 			  result * IOPFMAP_QUEUE_RECORD_SIZE))) {
 		spin_lock(&q->lock);
@@ -398,7 +397,13 @@ static void iopfmap_qslot_done_cb(struct io_uring_cmd *cmd,
 		slot->cmd = NULL;
 		spin_unlock(&q->lock);
 	}
-	io_uring_cmd_done(cmd, result, 0, issue_flags);
+	iopfmap_uring_cmd_done(cmd, result, issue_flags);
+}
+
+static void iopfmap_qslot_done_tw(iopfmap_tw_arg_t arg, iopfmap_tw_token_t tw)
+{
+	iopfmap_qslot_done(iopfmap_tw_cmd(arg), iopfmap_tw_issue_flags(tw),
+			   iopfmap_tw_cancel(tw));
 }
 
 /* Answers the groups whose timeout passed, then waits for the next. */
@@ -845,7 +850,7 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 			spin_unlock(&q->lock);
 		}
 	}
-	io_uring_cmd_done(cmd, ret, 0, issue_flags);
+	iopfmap_uring_cmd_done(cmd, ret, issue_flags);
 	return -EIOCBQUEUED;
 }
 
@@ -868,7 +873,7 @@ static void iopfmap_qslot_cancel(struct io_uring_cmd *cmd,
 	spin_unlock(&q->lock);
 	/* Else it is being completed already. */
 	if (parked)
-		io_uring_cmd_done(cmd, -ECANCELED, 0, issue_flags);
+		iopfmap_uring_cmd_done(cmd, -ECANCELED, issue_flags);
 }
 
 static int iopfmap_queue_uring_cmd(struct io_uring_cmd *cmd,
@@ -877,7 +882,6 @@ static int iopfmap_queue_uring_cmd(struct io_uring_cmd *cmd,
 	struct iopfmap_queue *q = cmd->file->private_data;
 	struct iopfmap_queue_commit commit;
 	struct iopfmap_queue_fetch fetch;
-	const void *payload;
 	int ret;
 
 	if (issue_flags & IOPFMAP_URING_F_CANCEL) {
@@ -885,12 +889,11 @@ static int iopfmap_queue_uring_cmd(struct io_uring_cmd *cmd,
 		return 0;
 	}
 	BUILD_BUG_ON(sizeof(fetch) != 16 || sizeof(commit) != 16);
-	/* The SQE is shared with userspace: read it once. */
-	payload = iopfmap_uring_cmd_payload(cmd);
+	/* The SQE is shared with userspace: each case reads it once. */
 
 	switch (cmd->cmd_op) {
 	case IOPFMAP_QUEUE_FETCH:
-		memcpy(&fetch, payload, sizeof(fetch));
+		fetch = *iopfmap_uring_cmd_payload(cmd, typeof(fetch));
 		if (fetch.flags || fetch.slot >= q->depth ||
 		    fetch.max_records < IOPFMAP_FAULT_GROUP_MAX ||
 		    !access_ok(u64_to_user_ptr(fetch.records),
@@ -899,7 +902,7 @@ static int iopfmap_queue_uring_cmd(struct io_uring_cmd *cmd,
 		return iopfmap_qslot_arm(q, cmd, fetch.slot, &fetch,
 					 issue_flags);
 	case IOPFMAP_QUEUE_COMMIT_AND_FETCH:
-		memcpy(&commit, payload, sizeof(commit));
+		commit = *iopfmap_uring_cmd_payload(cmd, typeof(commit));
 		if (commit.flags || commit.slot >= q->depth ||
 		    !iopfmap_response_code_valid(commit.code))
 			return -EINVAL;

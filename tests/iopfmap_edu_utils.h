@@ -2,12 +2,15 @@
 /*
  * Helpers of the selftests that drive QEMU's edu device through its test
  * driver iopfmap_edu.ko (kmod/testdev): loading the driver, and unloading
- * it at exit when this program loaded it; finding the edu devices; and
- * edu DMA.
+ * it at exit when this program loaded it; finding the edu devices; edu
+ * DMA; and which IOMMU a device sits behind, with the kernel log line
+ * that IOMMU's driver prints for a DMA it blocked.
  */
 #ifndef IOPFMAP_EDU_UTILS_H
 #define IOPFMAP_EDU_UTILS_H
 
+#include <libgen.h>
+#include <regex.h>
 #include <sys/mman.h>
 
 #include "iopfmap_utils.h"
@@ -137,6 +140,159 @@ edu_dma_done(struct __test_metadata *_metadata, int efd, const char *dev,
 		       EDU_DMA_ARGS(d), edu_status_name(d.out_status),
 		       d.out_faults);
 	return d;
+}
+
+/* The IOMMU models the rig emulates (tools/vm/run --iommu). */
+enum iommu_kind {
+	IOMMU_UNKNOWN,
+	IOMMU_VTD,		/* Intel VT-d, legacy mode */
+	IOMMU_VTD_SM,		/* Intel VT-d, scalable mode */
+	IOMMU_AMD,		/* AMD-Vi */
+	IOMMU_VIRTIO,		/* virtio-iommu */
+};
+
+struct iommu_unit {
+	enum iommu_kind kind;
+	char name[64];		/* in /sys/class/iommu */
+};
+
+static inline const char *iommu_kind_name(enum iommu_kind kind)
+{
+	switch (kind) {
+	case IOMMU_VTD:
+		return "VT-d";
+	case IOMMU_VTD_SM:
+		return "VT-d (scalable mode)";
+	case IOMMU_AMD:
+		return "AMD-Vi";
+	case IOMMU_VIRTIO:
+		return "virtio-iommu";
+	case IOMMU_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+/*
+ * The IOMMU unit that translates PCI device @dev, from sysfs: the
+ * device's iommu link names the unit, and the unit's attribute groups
+ * (intel-iommu, amd-iommu) or its driver (virtio_iommu) say its kind.
+ * VT-d's scalable mode is ECAP.SMTS (bit 43). Returns 0 or -errno.
+ */
+static inline int iommu_of_device(const char *dev, struct iommu_unit *u)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	unsigned long long ecap;
+	ssize_t n;
+	FILE *f;
+
+	memset(u, 0, sizeof(*u));
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu", dev);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	snprintf(u->name, sizeof(u->name), "%s", basename(link));
+
+	snprintf(path, sizeof(path), "/sys/class/iommu/%s/intel-iommu/ecap",
+		 u->name);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%llx", &ecap) != 1)
+			ecap = 0;
+		fclose(f);
+		u->kind = ecap & (1ULL << 43) ? IOMMU_VTD_SM : IOMMU_VTD;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/sys/class/iommu/%s/amd-iommu", u->name);
+	if (!access(path, F_OK)) {
+		u->kind = IOMMU_AMD;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/sys/class/iommu/%s/device/driver",
+		 u->name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		if (!strcmp(basename(link), "virtio_iommu"))
+			u->kind = IOMMU_VIRTIO;
+	}
+	return 0;
+}
+
+/*
+ * The extended regexes of the kernel log lines that @u's driver prints
+ * when it blocks a DMA of PCI device @dev ("0000:00:03.0") into the page
+ * at @iova: the fault record (@fault) and, where the driver prints one, a
+ * line around it (@extra, else ""). Matches the log format of every
+ * kernel of the matrix (7.x adds the PCI domain to VT-d's line). What
+ * each emulated IOMMU reports differs: VT-d the page address, virtio-iommu
+ * the address of each blocked access and no access flags, and QEMU's
+ * AMD-Vi address 0 and flags 0x000a for every one (so only the device's
+ * name ties the record to the DMA). False for an IOMMU whose lines are
+ * unknown here.
+ */
+static inline bool iommu_fault_ere(const struct iommu_unit *u,
+				   const char *dev, __u64 iova, bool write,
+				   char *fault, char *extra, size_t len)
+{
+	unsigned int seg, bus, slot, fn;
+	char bdf[32], page[32];
+
+	if (sscanf(dev, "%x:%x:%x.%x", &seg, &bus, &slot, &fn) != 4)
+		return false;
+	snprintf(bdf, sizeof(bdf), "(%04x:)?%02x:%02x\\.%x", seg, bus, slot,
+		 fn);
+	/* Any address in the page. */
+	snprintf(page, sizeof(page), "%#llx[0-9a-f]{3}",
+		 (unsigned long long)iova >> 12);
+	extra[0] = '\0';
+	switch (u->kind) {
+	case IOMMU_VTD:
+	case IOMMU_VTD_SM:
+		snprintf(fault, len,
+			 "DMAR: \\[DMA %s (NO_PASID|PASID 0x[0-9a-f]+)\\] Request device \\[%s\\] fault addr %s ",
+			 write ? "Write" : "Read", bdf, page);
+		snprintf(extra, len,
+			 "DMAR: DRHD: handling fault status reg [0-9a-f]+$");
+		return true;
+	case IOMMU_AMD:
+		snprintf(fault, len,
+			 "%s: AMD-Vi: Event logged \\[IO_PAGE_FAULT domain=0x[0-9a-f]+ address=0x[0-9a-f]+ flags=0x[0-9a-f]+\\]",
+			 dev);
+		return true;
+	case IOMMU_VIRTIO:
+		/* The endpoint is the requester id. */
+		snprintf(fault, len,
+			 "virtio_iommu [^ ]+: [a-z]+ fault from EP %u at %s \\[R?W?X?\\]",
+			 bus << 8 | slot << 3 | fn, page);
+		return true;
+	case IOMMU_UNKNOWN:
+		break;
+	}
+	return false;
+}
+
+/*
+ * Tells the test runner's kernel log scan (lib/dmesg-scan.awk) that lines
+ * matching @ere are provoked on purpose from now on.
+ */
+static inline bool kmsg_expect(const char *ere)
+{
+	char rec[1024];
+	int fd, n;
+	bool ok;
+
+	/* One write() is one record (dprintf() fails on /dev/kmsg). */
+	n = snprintf(rec, sizeof(rec), "iopfmap-selftest: expect %s\n", ere);
+	if (n < 0 || n >= (int)sizeof(rec))
+		return false;
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, rec, n) == n;
+	close(fd);
+	return ok;
 }
 
 #endif /* IOPFMAP_EDU_UTILS_H */

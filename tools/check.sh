@@ -1,16 +1,21 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The test command (make check). For every kernel of the matrix: build the
-# module with W=1, run sparse; then checkpatch, the userspace build and the
-# host tests; then boot a guest per kernel (slub_debug on) and run the
-# selftests in it. Prints TAP as it goes and ends with one line
+# The test command (make check). For every kernel of the matrix (KERNELS)
+# and trixie's gcc-14 6.12 (BUILD_KERNELS): build the module with W=1, run
+# sparse; then checkpatch, the userspace build and the host tests; then,
+# per kernel of KERNELS, boot a guest on VT-d (slub_debug on) and run every
+# selftest in it, and one guest on each other IOMMU model (IOMMUS) that
+# runs the device tests. Prints TAP as it goes and ends with one line
 # "N passed, N failed, N skipped" over everything. Exits non-zero if
-# anything failed, a guest did not boot or timed out, or a kernel of the
-# matrix was not tested.
+# anything failed, a guest did not boot or timed out, or a guest of the
+# matrix was not run. A guest the kernel cannot use (no driver for that
+# IOMMU in its configuration) is one skip that says so.
 #
-# Environment: KERNELS (default "6.1 6.12"), CHECK_GUEST_TIMEOUT (seconds
-# per guest, default 900), CHECK_APPEND (extra kernel command line).
+# Environment: KERNELS (default "6.1 6.12 7.x"), BUILD_KERNELS (default
+# "6.12+deb13"), IOMMUS (default "vtd vtd-sm amd virtio"; the first runs
+# the whole suite), CHECK_GUEST_TIMEOUT (seconds per guest, default 900),
+# CHECK_APPEND (extra kernel command line).
 
 set -uo pipefail
 # shellcheck source=tools/lib.sh
@@ -56,7 +61,7 @@ fi
 
 section "host: module builds, sparse, checkpatch, userspace"
 declare -A kvers
-for k in $KERNELS; do
+for k in $KERNELS $BUILD_KERNELS; do
 	if ! kv=$(kver_of "$k"); then
 		result fail "kernel $k is installed"
 		continue
@@ -88,43 +93,86 @@ if [ "$host_rc" -ne 0 ] && ! grep -q '^not ok' "$host_log"; then
 	result fail "host tests ran" "exit status $host_rc"
 fi
 
-tested=0
-for k in $KERNELS; do
-	kv=${kvers[$k]:-}
-	[ -n "$kv" ] || continue
-	section "guest: $kv"
-	log=$build/logs/check-$kv.log
+# The selftests that drive a device through the IOMMU: they run on every
+# IOMMU model; the others need no IOMMU model of their own.
+device_tests="iopfmap_device iopfmap_device_raw"
+
+# guest KVER IOMMU PROGRAMS...: one guest run, counted.
+guest() {
+	local kv=$1 iommu=$2 log rc p f s line
+	shift 2
+
+	section "guest: $kv, $iommu"
+	log=$build/logs/check-$kv-$iommu.log
 	# Two NUMA nodes so that pages can migrate; hugetlb pages reserved
 	# at boot for the hugetlb memory kind.
-	"$top/tools/vm/run" --kernel "$kv" --no-build --timeout "$guest_timeout" \
-		--numa --append "slub_debug=FZPU hugepages=32 ${CHECK_APPEND:-}" \
-		-- /iopfmap/tests/run_tests.sh | tee "$log"
+	"$top/tools/vm/run" --kernel "$kv" --iommu "$iommu" --no-build \
+		--timeout "$guest_timeout" --numa \
+		--append "slub_debug=FZPU hugepages=32 ${CHECK_APPEND:-}" \
+		-- /iopfmap/tests/run_tests.sh "$@" | tee "$log"
 	rc=${PIPESTATUS[0]}
 	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)
 	npass=$((npass + p)) nfail=$((nfail + f)) nskip=$((nskip + s))
 	while IFS= read -r line; do
-		failures+=("$kv: ${line#failed: }")
+		failures+=("$kv $iommu: ${line#failed: }")
 	done < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | tail -n +2)
 	case $rc in
 	0) [ "$f" -eq 0 ] && tested=$((tested + 1)) ;;
-	124) nfail=$((nfail + 1)); failures+=("$kv: the guest timed out after ${guest_timeout}s") ;;
-	125) nfail=$((nfail + 1)); failures+=("$kv: the guest died or logged a kernel bug outside the tests") ;;
+	124) nfail=$((nfail + 1)); failures+=("$kv $iommu: the guest timed out after ${guest_timeout}s") ;;
+	125) nfail=$((nfail + 1)); failures+=("$kv $iommu: the guest died or logged a kernel bug outside the tests") ;;
 	*) if [ "$f" -eq 0 ]; then
 		nfail=$((nfail + 1))
-		failures+=("$kv: run_tests.sh exited $rc")
+		failures+=("$kv $iommu: run_tests.sh exited $rc")
 	   fi ;;
 	esac
+}
+
+# Why KVER cannot drive IOMMU model $2, or nothing: a driver its
+# configuration leaves out.
+no_driver() {
+	local cfg opt
+
+	cfg=$(kconfig_of "$1") || return 0
+	case $2 in
+	vtd|vtd-sm) opt=CONFIG_INTEL_IOMMU ;;
+	amd) opt=CONFIG_AMD_IOMMU ;;
+	virtio) opt=CONFIG_VIRTIO_IOMMU ;;
+	*) return 0 ;;
+	esac
+	grep -Eq "^$opt=(y|m)$" "$cfg" ||
+		echo "kernel $1 has no driver for this IOMMU ($opt is not set)"
+}
+
+tested=0 expected=0
+for k in $KERNELS; do
+	kv=${kvers[$k]:-}
+	[ -n "$kv" ] || continue
+	first=1
+	for iommu in $IOMMUS; do
+		why=$(no_driver "$kv" "$iommu")
+		if [ -n "$why" ]; then
+			n=$((n + 1)) nskip=$((nskip + 1))
+			echo "ok $n guest $kv $iommu # SKIP $why"
+		elif [ "$first" = 1 ]; then
+			expected=$((expected + 1))
+			guest "$kv" "$iommu"
+		else
+			expected=$((expected + 1))
+			# shellcheck disable=SC2086 # a list of programs
+			guest "$kv" "$iommu" $device_tests
+		fi
+		first=0
+	done
 done
 
 section "summary"
-expected=$(echo $KERNELS | wc -w)
 if [ "$tested" -ne "$expected" ] && [ "$nfail" -eq 0 ]; then
 	nfail=$((nfail + 1))
-	failures+=("only $tested of $expected kernels were tested")
+	failures+=("only $tested of $expected guests ran their tests")
 fi
 for f in "${failures[@]}"; do
 	echo "# FAILED: $f"
 done
-echo "# kernels: ${kvers[*]:-none}; took $(( $(date +%s) - started ))s"
+echo "# kernels: ${kvers[*]:-none}; IOMMUs: $IOMMUS; took $(( $(date +%s) - started ))s"
 echo "$npass passed, $nfail failed, $nskip skipped"
 [ "$nfail" -eq 0 ]

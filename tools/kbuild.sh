@@ -17,7 +17,11 @@ set -euo pipefail
 what=${1:?usage: kbuild.sh build|sparse|clean KVER [KDIR]}
 kver=${2:?usage: kbuild.sh build|sparse|clean KVER [KDIR]}
 kdir=${3:-$(kdir_of "$kver")}
-[ -f "$kdir/Makefile" ] || die "no kernel build tree at $kdir (make deps)"
+# A kernel of the trixie root builds there, with the compiler it was built
+# with (tools/troot.sh); the paths are the same inside.
+[ -n "$kdir" ] || die "kernel $kver is not installed (make deps)"
+[ -f "$(khost_of "$kdir" "$kver")/Makefile" ] ||
+	die "no kernel build tree at $kdir (make deps)"
 
 dir=$build/$kver
 mkdir -p "$dir"
@@ -43,7 +47,8 @@ kbuild_dir() {
 	shift 2
 
 	set +e
-	make -C "$kdir" M="$dir/$sub" "${args[@]}" "$@" > "$log" 2>&1
+	in_kernel_root "$kver" make -C "$kdir" M="$dir/$sub" "${args[@]}" "$@" \
+		> "$log" 2>&1
 	rc=$?
 	set -e
 	if [ "$rc" -ne 0 ]; then

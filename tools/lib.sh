@@ -5,32 +5,151 @@
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-$top/build}
 
-# The kernels every feature is tested on: Debian's 6.1 and 6.12 LTS.
-KERNELS=${KERNELS:-6.1 6.12}
+# What make deps builds once and keeps outside the repository: the trixie
+# root (7.x kernels, their headers, QEMU 11, gcc 14) and what is derived
+# from it.
+cache=${IOPFMAP_CACHE:-/var/cache/iopfmap}
+troot=${IOPFMAP_TROOT:-$cache/trixie}
+
+# The kernels every feature is tested on: Debian's 6.1 (bookworm), 6.12
+# (bookworm-backports) and the newest 7.x of trixie-backports ("7.x").
+KERNELS=${KERNELS:-6.1 6.12 7.x}
+# Built (W=1, sparse) but not booted: trixie's own 6.12, built with gcc 14.
+BUILD_KERNELS=${BUILD_KERNELS:-6.12+deb13}
+# The IOMMU models tools/vm/run emulates; the device tests run on each.
+IOMMUS=${IOMMUS:-vtd vtd-sm amd virtio}
 
 die() {
 	echo "${0##*/}: $*" >&2
 	exit 1
 }
 
-# kver_of SERIES|KVER: the newest installed Debian amd64 kernel of a series
-# ("6.1" -> "6.1.0-56-amd64"), or a full release name that is installed.
-kver_of() {
-	local want=$1 dir
+# Where kernels are installed: the host (""), the trixie root, and the
+# debug kernels tools/debug-kernel.sh built (each its own small root).
+kernel_roots() {
+	local r
 
-	if [ -d "/usr/src/linux-headers-$want" ]; then
+	echo ""
+	echo "$troot"
+	for r in "$cache"/debug/*/.built; do
+		[ -f "$r" ] && dirname "$r"
+	done
+	return 0
+}
+
+# kernel_root KVER: "" for a kernel installed on the host, else the root
+# it is installed in. Fails if it is installed nowhere.
+kernel_root() {
+	local r
+
+	while IFS= read -r r; do
+		if [ -d "$r/usr/src/linux-headers-$1" ]; then
+			echo "$r"
+			return 0
+		fi
+	done < <(kernel_roots)
+	return 1
+}
+
+# needs_troot KVER: whether KVER builds in the trixie root (its headers,
+# or the debug tree tools/debug-kernel.sh made there, need gcc 14 and
+# trixie's glibc).
+needs_troot() {
+	local r
+
+	r=$(kernel_root "$1") || return 1
+	[ "$r" = "$troot" ] || [ -f "$r/.troot" ]
+}
+
+# kver_of SERIES|KVER: the newest installed Debian amd64 kernel of a series,
+# on the host or in the trixie root, or a full release name that is
+# installed. "6.1" -> 6.1.0-57-amd64, "6.12" -> 6.12.118+deb12-amd64 (the
+# host's: bookworm-backports), "6.12+deb13" -> trixie's 6.12, "7.x" (or
+# "7") -> the newest 7.*, "7.3" -> the newest 7.3.*.
+kver_of() {
+	local want=$1 glob dir r
+
+	if kernel_root "$want" > /dev/null; then
 		echo "$want"
 		return 0
 	fi
-	dir=$(ls -d /usr/src/linux-headers-"$want".*-amd64 2>/dev/null |
-	      sort -V | tail -n 1)
-	[ -n "$dir" ] || return 1
-	echo "${dir#/usr/src/linux-headers-}"
+	case $want in
+	*.x) glob="${want%.x}.*-amd64" ;;
+	*+*) glob="${want%%+*}.*+${want#*+}-amd64" ;;
+	*.*) glob="$want.*-amd64" ;;
+	*) glob="$want.*-amd64" ;;
+	esac
+	# Debug kernels are named explicitly, never picked by a series.
+	for r in "" "$troot"; do
+		# shellcheck disable=SC2086 # the glob is the point
+		dir=$(ls -d $r/usr/src/linux-headers-$glob 2>/dev/null |
+		      sort -V | tail -n 1)
+		if [ -n "$dir" ]; then
+			echo "${dir##*/linux-headers-}"
+			return 0
+		fi
+	done
+	return 1
 }
 
-# kdir_of KVER: the kbuild directory of an installed kernel.
+# kdir_of KVER: the kbuild directory of an installed kernel, as seen from
+# where it builds (the host, or inside the trixie root, which sees the
+# cache at the same path as the host).
 kdir_of() {
-	echo "/usr/src/linux-headers-$1"
+	local r
+
+	r=$(kernel_root "$1") || return 1
+	if [ "$r" = "$troot" ]; then
+		echo "/usr/src/linux-headers-$1"
+	else
+		echo "$r/usr/src/linux-headers-$1"
+	fi
+}
+
+# khost_of PATH KVER: PATH (as kdir_of gives it) seen from the host.
+khost_of() {
+	if [ "$(kernel_root "$2")" = "$troot" ]; then
+		echo "$troot$1"
+	else
+		echo "$1"
+	fi
+}
+
+# kimage_of KVER: the host path of the kernel image to boot.
+kimage_of() {
+	local r
+
+	r=$(kernel_root "$1") || return 1
+	for f in "$r/boot/vmlinuz-$1" "$r/usr/lib/modules/$1/vmlinuz" \
+		 "$r/usr/lib/modules/$1/vmlinuz.unsigned"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
+# kconfig_of KVER: the host path of the kernel's configuration.
+kconfig_of() {
+	local r f
+
+	r=$(kernel_root "$1") || return 1
+	for f in "$r/boot/config-$1" "$r/usr/lib/modules/$1/config" \
+		 "$r/usr/src/linux-headers-$1/.config"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
+# in_kernel_root KVER CMD...: runs CMD where KVER builds.
+in_kernel_root() {
+	local kv=$1
+	shift
+	kernel_root "$kv" > /dev/null ||
+		die "kernel $kv is not installed (make deps)"
+	if needs_troot "$kv"; then
+		"$top/tools/troot.sh" "$@"
+	else
+		"$@"
+	fi
 }
 
 # ksrc_dir SERIES: where tools/ksrc.sh puts the files taken from Debian's

@@ -111,7 +111,8 @@ struct iopfmap_edu_fault {
  * iommu_report_device_fault(), as the IOMMU driver would for a PRI
  * message, and waits for the response to reach the IOMMU core. Kernels
  * whose fault API has no per-device handler (6.9 and later) fail with
- * EOPNOTSUPP.
+ * EOPNOTSUPP; an IOMMU driver that cannot send page responses (no
+ * page_response op: AMD-Vi on 6.1), with ENXIO.
  */
 struct iopfmap_edu_report {
 	char name[IOPFMAP_EDU_NAME_MAX];

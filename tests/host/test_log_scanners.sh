@@ -37,6 +37,8 @@ oops='[    2.50] BUG: kernel NULL pointer dereference, address: 0000000000000008
 gpf='[    2.50] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] PREEMPT SMP'
 badpage='[    2.50] BUG: Bad page state in process iopfmap_abi  pfn:10a2b'
 dmar='[    2.50] DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set'
+amdvi='[    2.50] iopfmap_edu 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0002 address=0x1000 flags=0x0020]'
+viommu='[    2.50] virtio_iommu virtio0: page fault from EP 24 at 0x1000 [W]'
 
 scan_test() { # scan_test LOG [AWK-ARGS...]
 	local log=$1
@@ -48,7 +50,7 @@ m='iopfmap-selftest: start 1 t'
 check "scan: a clean boot log has no splat" "" "$(scan_test "$boot" -v start="$m")"
 check "scan: a clean test log has no splat" "" \
 	"$(scan_test "$boot"$'\n'"$start"$'\n'"$end" -v start="$m")"
-for kind in warn slub list rcu hung oops gpf badpage dmar; do
+for kind in warn slub list rcu hung oops gpf badpage dmar amdvi viommu; do
 	check "scan: $kind after the marker is reported" "${!kind}" \
 		"$(scan_test "$boot"$'\n'"$start"$'\n'"${!kind}" -v start="$m")"
 done
@@ -63,6 +65,15 @@ check "scan: an allowed line is not reported" "" \
 check "scan: an allow list does not hide other splats" "$warn" \
 	"$(scan_test "$start"$'\n'"$dmar"$'\n'"$warn" -v start="$m" -v allow="$allow")"
 rm -f "$allow"
+expect='[    2.40] iopfmap-selftest: expect Event logged \[IO_PAGE_FAULT domain=0x[0-9a-f]+ address=0x1000 '
+check "scan: a line the test said it expects is not reported" "" \
+	"$(scan_test "$start"$'\n'"$expect"$'\n'"$amdvi" -v start="$m")"
+check "scan: an expectation covers only what it matches" "$viommu" \
+	"$(scan_test "$start"$'\n'"$expect"$'\n'"$amdvi"$'\n'"$viommu" -v start="$m")"
+check "scan: an expectation covers only later lines" "$amdvi" \
+	"$(scan_test "$start"$'\n'"$amdvi"$'\n'"$expect" -v start="$m")"
+check "scan: an expectation ends with its run" "$amdvi" \
+	"$(scan_test "$start"$'\n'"$expect"$'\n'"$start"$'\n'"$amdvi" -v start="$m")"
 check "scan: outside mode skips bracketed tests" "" \
 	"$(scan_test "$start"$'\n'"$warn"$'\n'"$end" -v outside=1)"
 check "scan: outside mode reports splats between tests" "$oops" \
