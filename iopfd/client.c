@@ -354,10 +354,11 @@ static void on_response(struct client *c, const struct iopfd_msg_response *m)
 {
 	struct group *g;
 
+	/* The kernel takes no FAILURE from userspace: it turns PRI off. */
 	if (m->code != IOPFMAP_PAGE_RESP_SUCCESS &&
-	    m->code != IOPFMAP_PAGE_RESP_INVALID &&
-	    m->code != IOPFMAP_PAGE_RESP_FAILURE)
-		return bad_msg(c, m->hdr.seq, EINVAL, "unknown response code");
+	    m->code != IOPFMAP_PAGE_RESP_INVALID)
+		return bad_msg(c, m->hdr.seq, EINVAL,
+			       "response code must be SUCCESS or INVALID");
 	list_for_each_entry(g, &c->outstanding, cnode) {
 		if (g->cookie == m->cookie && g->kq->ctx_id == m->ctx_id) {
 			group_answer(g, m->code, DECIDER_CLIENT);

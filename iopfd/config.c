@@ -328,12 +328,10 @@ static int set_key(const struct cfg_line *l, struct config *cfg,
 			return cfg_error(l, "expected 0 to 3600000");
 		return 0;
 	case K_CLIENT_POLICY:
-		if (!strcmp(v, "invalid"))
-			cfg->client_policy = IOPFMAP_PAGE_RESP_INVALID;
-		else if (!strcmp(v, "failure"))
-			cfg->client_policy = IOPFMAP_PAGE_RESP_FAILURE;
-		else
-			return cfg_error(l, "expected invalid or failure");
+		/* FAILURE would turn the device's PRI off: the kernel refuses it. */
+		if (strcmp(v, "invalid"))
+			return cfg_error(l, "expected invalid (the only answer for a group nobody answered)");
+		cfg->client_policy = IOPFMAP_PAGE_RESP_INVALID;
 		return 0;
 	case K_RESOLVE_OFFSET:
 		return parse_offset(l, cfg, v);

@@ -180,7 +180,7 @@ struct iopfd_msg_fault {
  * struct iopfd_msg_response - RESPONSE
  * @hdr: the header
  * @ctx_id: the records' ctx_id
- * @code: IOPFMAP_PAGE_RESP_*
+ * @code: IOPFMAP_PAGE_RESP_SUCCESS or IOPFMAP_PAGE_RESP_INVALID
  * @cookie: the records' cookie
  *
  * No ACK follows; an unknown or answered cookie gets ERROR (ENOENT).

@@ -332,11 +332,14 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 
 	/* The aperture is what every domain translates; it never grows. */
 	if (first) {
-		set->iopt.pgsize_bitmap = domain->pgsize_bitmap;
+		set->iopt.pgsize_bitmap = domain->pgsize_bitmap &
+					  (PAGE_SIZE | IOPFMAP_HUGE_SIZE);
 		WRITE_ONCE(set->iopt.iova_start,
 			   domain->geometry.aperture_start);
 		WRITE_ONCE(set->iopt.iova_last, domain->geometry.aperture_end);
 	} else {
+		/* Only entries every domain can hold: see map_pfns(). */
+		set->iopt.pgsize_bitmap &= domain->pgsize_bitmap;
 		WRITE_ONCE(set->iopt.iova_start,
 			   max_t(unsigned long, set->iopt.iova_start,
 				 domain->geometry.aperture_start));
@@ -885,6 +888,13 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 			return -ENOMEM;
 	}
 
+	/*
+	 * Every entry is mapped IOMMU_CACHE, as VFIO and iommufd map them: a
+	 * device whose DMA the IOMMU cannot keep coherent is refused.
+	 */
+	if (!device_iommu_capable(&idev->pdev->dev,
+				  IOMMU_CAP_CACHE_COHERENCY))
+		return -EOPNOTSUPP;
 	ret = iommu_group_claim_dma_owner(idev->group, ctx);
 	if (ret)
 		/* EPERM: a driver or another owner has the group. */
@@ -979,6 +989,7 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 	struct iopfmap_device *idev;
 	struct iommu_domain *domain;
 	struct device *dev;
+	bool first;
 	int ret;
 
 	if (!memchr(cmd->name, '\0', sizeof(cmd->name)))
@@ -991,6 +1002,7 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 		return PTR_ERR(idev);
 
 	mutex_lock(&ctx->lock);
+	first = !ctx->iopt;
 	ret = iopfmap_device_attach_locked(ctx, idev, cmd->flags);
 	if (ret) {
 		mutex_unlock(&ctx->lock);
@@ -1005,9 +1017,18 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 	cmd->out_iova_last = domain->geometry.aperture_end;
 	atomic_inc(&iopfmap_nr_attached);
 	ret = iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
-	/* The caller never learnt the id: undo. */
-	if (ret)
+	/*
+	 * The caller never learnt the id (it made its struct read-only after
+	 * the dispatcher's check): undo, back to a context without an IO page
+	 * table if this attach gave it one. No range can use the table yet:
+	 * MAP needs ctx->lock.
+	 */
+	if (ret) {
 		iopfmap_device_destroy(ctx, idev, -1);
+		/* No table: nothing for the readers' acquire to pair with. */
+		if (first)
+			WRITE_ONCE(ctx->iopt, NULL);
+	}
 	mutex_unlock(&ctx->lock);
 	if (!ret)
 		iopfmap_notify_device(IOPFMAP_NL_CMD_DEV_ATTACH_NTF, ctx->id,

@@ -11,19 +11,13 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hmm.h>
-#include <linux/jiffies.h>
+#include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "iopfmap_private.h"
 #include "iopfmap_trace.h"
-
-/*
- * How long one fault may keep retrying against a storm of invalidations
- * before the device is answered INVALID: a device never waits forever.
- */
-#define IOPFMAP_FAULT_TIMEOUT_MS 2000
 
 /* Page indexes of one fault: what to snapshot, fault in, and may map. */
 struct iopfmap_fault_span {
@@ -67,24 +61,46 @@ static void iopfmap_fault_span(struct iopfmap_range *range,
 }
 
 /*
+ * hugetlb's walk reads the request flags of the first page of each huge
+ * page it meets (or of the span's first page, inside one): give that page
+ * the faulting page's flags, or a window that does not cover it faults
+ * nothing in for an empty or read-only huge page. Under mmap_lock.
+ */
+static void iopfmap_fault_hugetlb_flags(struct mm_struct *mm,
+					const struct hmm_range *hrange,
+					unsigned long fault_uaddr)
+{
+	unsigned long head;
+	struct vm_area_struct *vma = vma_lookup(mm, fault_uaddr);
+
+	if (!vma || !is_vm_hugetlb_page(vma))
+		return;
+	head = max(hrange->start,
+		   ALIGN_DOWN(fault_uaddr, huge_page_size(hstate_vma(vma))));
+	hrange->hmm_pfns[(head - hrange->start) >> PAGE_SHIFT] |=
+		hrange->hmm_pfns[(fault_uaddr - hrange->start) >> PAGE_SHIFT];
+}
+
+/*
  * Resolves a fault on @range at page @index. Returns 0 when the page is
  * mapped with the access asked for, -EFAULT when the CPU has no such page
- * (no VMA, no permission), -EBUSY when invalidations kept racing past the
- * timeout, or another errno from the IO page table.
+ * (no VMA, no permission), -EBUSY when invalidations kept racing for
+ * IOPFMAP_FAULT_RETRIES_MAX attempts, or another errno from the IO page
+ * table.
  */
 static int iopfmap_range_fault(struct iopfmap_range *range,
 			       unsigned long index, bool write)
 {
-	unsigned long timeout = jiffies +
-				msecs_to_jiffies(IOPFMAP_FAULT_TIMEOUT_MS);
-	struct mm_struct *mm = range->notifier.mm;
+	unsigned int retries = 0;
+	struct mm_struct *mm = range->mm;
 	unsigned long req = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 	struct iopfmap_fault_span span;
 	struct hmm_range hrange = {
 		.notifier = &range->notifier,
 		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
-	unsigned long *pfns, i, fault_pfn, map_first, map_last;
+	unsigned long *pfns, i, fault_pfn, map_first, map_last, block;
+	unsigned long fault_uaddr = range->uaddr + (index << PAGE_SHIFT);
 	bool whole_window = true;
 	int ret;
 
@@ -104,8 +120,8 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 	hrange.end = range->uaddr + ((span.last + 1) << PAGE_SHIFT);
 	hrange.hmm_pfns = pfns;
 
-	for (;;) {
-		if (time_after(jiffies, timeout)) {
+	for (;; retries++) {
+		if (retries > IOPFMAP_FAULT_RETRIES_MAX) {
 			ret = -EBUSY;
 			goto out_mmput;
 		}
@@ -119,16 +135,21 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 		}
 		hrange.notifier_seq = mmu_interval_read_begin(&range->notifier);
 		mmap_read_lock(mm);
+		iopfmap_fault_hugetlb_flags(mm, &hrange, fault_uaddr);
 		ret = hmm_range_fault(&hrange);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			iopfmap_stat_add(range, IOPFMAP_STAT_RETRIES, 1);
 			continue;
 		}
-		if (ret == -EFAULT && whole_window &&
+		if ((ret == -EFAULT || ret == -EPERM) && whole_window &&
 		    span.win_first != span.win_last) {
-			/* A prefetch page has no VMA: just the faulting one. */
+			/*
+			 * A prefetch page has no VMA or not the permission:
+			 * the window is best effort, the faulting page is not.
+			 */
 			whole_window = false;
+			retries--;
 			continue;
 		}
 		if (ret)
@@ -153,8 +174,17 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 	fault_pfn = pfns[span.fault - span.first];
 	map_first = whole_window ? span.win_first : span.fault;
 	map_last = whole_window ? span.win_last : span.fault;
+	/*
+	 * The whole block, when the CPU maps it with one PMD, or when the
+	 * page sits in a huge entry: replacing that entry (a write upgrade)
+	 * maps all of its pages again, not only the window.
+	 */
+	block = span.block_first == ULONG_MAX ? 0 :
+		(range->node.start + (span.block_first << PAGE_SHIFT) -
+		 range->huge_base) / IOPFMAP_HUGE_SIZE;
 	if (span.block_first != ULONG_MAX &&
-	    hmm_pfn_to_map_order(fault_pfn) >= ilog2(IOPFMAP_HUGE_PAGES)) {
+	    (hmm_pfn_to_map_order(fault_pfn) >= ilog2(IOPFMAP_HUGE_PAGES) ||
+	     test_bit(block, range->iopf_huge))) {
 		map_first = span.block_first;
 		map_last = span.block_first + IOPFMAP_HUGE_PAGES - 1;
 	}

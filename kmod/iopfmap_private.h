@@ -39,12 +39,17 @@
  *                freed after an RCU grace period.
  *   range        (struct iopfmap_range) an IOVA window backed by one
  *                process's virtual memory. Created by MAP, destroyed by
- *                UNMAP or release(). Its mmu_interval_notifier holds a
- *                reference on the mm_struct (not on the address space), so
- *                a process that exits leaves a range whose faults fail.
- *                Destruction order: out of the tree (no new fault can find
- *                it), every page out of the IO page table, notifier removed
- *                (no callback still runs), pages unpinned, freed.
+ *                UNMAP or release(). It holds the mapping process's
+ *                mm_struct (mmgrab(), not the address space) and its
+ *                thread group leader for the range's whole life: a process
+ *                that exits leaves a range whose faults fail, and pinned
+ *                pages are charged to, and uncharged from, that mm's
+ *                locked_vm against that leader's RLIMIT_MEMLOCK, whoever
+ *                issues the command. Destruction order: out of the tree (no
+ *                new fault can find it), every page out of the IO page
+ *                table, notifier removed (no callback still runs), pages
+ *                unpinned and uncharged (if the mm still has users), mm and
+ *                task dropped, freed.
  *   simulated device (struct iopfmap_sim) owned by its context; created
  *                by SIM_CREATE, destroyed in release() after the ranges.
  *   fault queue  (struct iopfmap_queue, queue.c) hands page request groups
@@ -193,6 +198,9 @@ static inline void iopfmap_gather_init(struct iopfmap_gather *gather)
  * replaces an entry; unmap returns the bytes it really unmapped, which
  * can exceed @size when @iova falls in a larger entry, and stops at the
  * first hole; the device may use unmapped entries until iotlb_sync().
+ * The ranges call map for one entry at a time, PAGE_SIZE or
+ * IOPFMAP_HUGE_SIZE, and unmap only whole entries they mapped, so that
+ * every entry is one the bitmaps describe (see iopfmap_range_map_pfns()).
  *
  * map runs under range->lock, which the invalidate callback takes, and
  * the callback can run from reclaim: map therefore must not enter direct
@@ -242,7 +250,11 @@ struct iopfmap_ctx {
 	struct mutex lock;		/* see "Locks" above */
 	struct rw_semaphore ranges_rwsem;
 	struct rb_root_cached ranges;	/* of iopfmap_range, by IOVA */
-	/* Set once under lock (smp_store_release), never changed after. */
+	/*
+	 * Set once under lock (smp_store_release), never changed after, but
+	 * by the undo of the DEVICE_ATTACH that set it (before any range
+	 * could use it); the domain set it points to lives until release().
+	 */
 	struct iopfmap_iopt *iopt;
 	struct iopfmap_sim *sim;
 	/* Under lock: */
@@ -264,7 +276,11 @@ struct iopfmap_ctx {
 
 struct iopfmap_range {
 	struct interval_tree_node node;	/* IOVA [start, last] */
-	struct mmu_interval_notifier notifier;	/* VA window; holds the mm */
+	struct mmu_interval_notifier notifier;	/* VA window of @mm */
+	/* The mapping process: see "range" above. Set at MAP, never changed. */
+	struct mm_struct *mm;		/* mmgrab()ed */
+	struct task_struct *task;	/* its group leader, referenced */
+	bool lock_cap;			/* it had CAP_IPC_LOCK: no limit */
 	struct iopfmap_ctx *ctx;
 	struct iopfmap_iopt *iopt;
 	u32 id;				/* in fault records; never 0 */

@@ -12,6 +12,7 @@
 #include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/pid.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/task.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -165,10 +166,11 @@ struct iopfmap_ioctl_op {
 	unsigned int min_size;	/* the struct's first published version */
 	unsigned int ioctl_num;
 	u32 valid_flags;
+	bool out;		/* the struct has out_ fields to write back */
 	int (*execute)(struct iopfmap_ucmd *ucmd);
 };
 
-#define IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags)		\
+#define __IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags, _out)	\
 	[IOPFMAP_CMD_##_name - IOPFMAP_CMD_BASE] = {			\
 		.size = sizeof(_struct) +				\
 			BUILD_BUG_ON_ZERO(sizeof(union iopfmap_ucmd_buffer) < \
@@ -179,56 +181,64 @@ struct iopfmap_ioctl_op {
 		.min_size = offsetofend(_struct, _last),		\
 		.ioctl_num = IOPFMAP_##_name,				\
 		.valid_flags = _flags,					\
+		.out = _out,						\
 		.execute = _fn,						\
 	}
 
+/* A command whose struct is input only. */
+#define IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags)		\
+	__IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags, false)
+/* A command whose struct has out_ fields: see iopfmap_ioctl_dispatch(). */
+#define IOPFMAP_IOCTL_OP_OUT(_name, _fn, _struct, _last, _flags)	\
+	__IOPFMAP_IOCTL_OP(_name, _fn, _struct, _last, _flags, true)
+
 static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
-	IOPFMAP_IOCTL_OP(GET_INFO, iopfmap_get_info,
-			 struct iopfmap_info, out_pgsize_bitmap, 0),
-	IOPFMAP_IOCTL_OP(MAP, iopfmap_map, struct iopfmap_map, __reserved,
-			 IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
-			 IOPFMAP_MAP_PIN | IOPFMAP_MAP_FORWARD),
-	IOPFMAP_IOCTL_OP(UNMAP, iopfmap_unmap, struct iopfmap_unmap,
-			 out_unmapped, IOPFMAP_UNMAP_ALL),
+	IOPFMAP_IOCTL_OP_OUT(GET_INFO, iopfmap_get_info,
+			     struct iopfmap_info, out_pgsize_bitmap, 0),
+	IOPFMAP_IOCTL_OP_OUT(MAP, iopfmap_map, struct iopfmap_map, __reserved,
+			     IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
+			     IOPFMAP_MAP_PIN | IOPFMAP_MAP_FORWARD),
+	IOPFMAP_IOCTL_OP_OUT(UNMAP, iopfmap_unmap, struct iopfmap_unmap,
+			     out_unmapped, IOPFMAP_UNMAP_ALL),
 	IOPFMAP_IOCTL_OP(SET_MODE, iopfmap_set_mode, struct iopfmap_set_mode,
 			 __reserved, 0),
-	IOPFMAP_IOCTL_OP(GET_STATS, iopfmap_get_stats, struct iopfmap_stats,
-			 out_pages_pinned, IOPFMAP_STATS_RANGE),
-	IOPFMAP_IOCTL_OP(QUERY_MAPPED, iopfmap_query_mapped,
-			 struct iopfmap_query_mapped, out_mapped_pages,
-			 IOPFMAP_QUERY_IOPT),
-	IOPFMAP_IOCTL_OP(SIM_CREATE, iopfmap_sim_create,
-			 struct iopfmap_sim_create, out_iova_last,
-			 IOPFMAP_SIM_NESTED),
-	IOPFMAP_IOCTL_OP(SIM_DMA, iopfmap_sim_dma, struct iopfmap_sim_dma,
-			 out_iotlb_misses,
-			 IOPFMAP_SIM_DMA_WRITE | IOPFMAP_SIM_DMA_PASID),
-	IOPFMAP_IOCTL_OP(SIM_PAGE_REQUEST, iopfmap_sim_page_request,
-			 struct iopfmap_sim_page_request, __reserved,
-			 IOPFMAP_PRQ_READ | IOPFMAP_PRQ_WRITE |
-			 IOPFMAP_PRQ_PASID | IOPFMAP_PRQ_LAST),
+	IOPFMAP_IOCTL_OP_OUT(GET_STATS, iopfmap_get_stats, struct iopfmap_stats,
+			     out_pages_pinned, IOPFMAP_STATS_RANGE),
+	IOPFMAP_IOCTL_OP_OUT(QUERY_MAPPED, iopfmap_query_mapped,
+			     struct iopfmap_query_mapped, out_mapped_pages,
+			     IOPFMAP_QUERY_IOPT),
+	IOPFMAP_IOCTL_OP_OUT(SIM_CREATE, iopfmap_sim_create,
+			     struct iopfmap_sim_create, out_iova_last,
+			     IOPFMAP_SIM_NESTED),
+	IOPFMAP_IOCTL_OP_OUT(SIM_DMA, iopfmap_sim_dma, struct iopfmap_sim_dma,
+			     out_iotlb_misses,
+			     IOPFMAP_SIM_DMA_WRITE | IOPFMAP_SIM_DMA_PASID),
+	IOPFMAP_IOCTL_OP_OUT(SIM_PAGE_REQUEST, iopfmap_sim_page_request,
+			     struct iopfmap_sim_page_request, __reserved,
+			     IOPFMAP_PRQ_READ | IOPFMAP_PRQ_WRITE |
+			     IOPFMAP_PRQ_PASID | IOPFMAP_PRQ_LAST),
 	IOPFMAP_IOCTL_OP(SIM_S1_MAP, iopfmap_sim_s1_map,
 			 struct iopfmap_sim_s1_map, length,
 			 IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE),
-	IOPFMAP_IOCTL_OP(SIM_S1_UNMAP, iopfmap_sim_s1_unmap,
-			 struct iopfmap_sim_s1_unmap, out_unmapped, 0),
-	IOPFMAP_IOCTL_OP(DEVICE_ATTACH, iopfmap_device_attach,
-			 struct iopfmap_device_attach, out_iova_last,
-			 IOPFMAP_ATTACH_OWN_DOMAIN |
-			 IOPFMAP_ATTACH_REQUIRE_IOPF),
+	IOPFMAP_IOCTL_OP_OUT(SIM_S1_UNMAP, iopfmap_sim_s1_unmap,
+			     struct iopfmap_sim_s1_unmap, out_unmapped, 0),
+	IOPFMAP_IOCTL_OP_OUT(DEVICE_ATTACH, iopfmap_device_attach,
+			     struct iopfmap_device_attach, out_iova_last,
+			     IOPFMAP_ATTACH_OWN_DOMAIN |
+			     IOPFMAP_ATTACH_REQUIRE_IOPF),
 	IOPFMAP_IOCTL_OP(DEVICE_DETACH, iopfmap_device_detach,
 			 struct iopfmap_device_detach, __reserved, 0),
-	IOPFMAP_IOCTL_OP(QUEUE_ALLOC, iopfmap_queue_alloc,
-			 struct iopfmap_queue_alloc, out_features,
-			 IOPFMAP_QUEUE_NONBLOCK),
-	IOPFMAP_IOCTL_OP(SIM_GET_STATS, iopfmap_sim_get_stats,
-			 struct iopfmap_sim_stats, out_withdrawn, 0),
+	IOPFMAP_IOCTL_OP_OUT(QUEUE_ALLOC, iopfmap_queue_alloc,
+			     struct iopfmap_queue_alloc, out_features,
+			     IOPFMAP_QUEUE_NONBLOCK),
+	IOPFMAP_IOCTL_OP_OUT(SIM_GET_STATS, iopfmap_sim_get_stats,
+			     struct iopfmap_sim_stats, out_withdrawn, 0),
 };
 
 /* The commands of a queue fd. */
 static const struct iopfmap_ioctl_op iopfmap_queue_ioctl_ops[] = {
-	IOPFMAP_IOCTL_OP(QUEUE_GET_INFO, iopfmap_queue_get_info,
-			 struct iopfmap_queue_info, out_refused, 0),
+	IOPFMAP_IOCTL_OP_OUT(QUEUE_GET_INFO, iopfmap_queue_get_info,
+			     struct iopfmap_queue_info, out_refused, 0),
 };
 
 static long iopfmap_ioctl_dispatch(const struct iopfmap_ioctl_op *ops,
@@ -257,6 +267,13 @@ static long iopfmap_ioctl_dispatch(const struct iopfmap_ioctl_op *ops,
 		return ret;
 	if (header->flags & ~op->valid_flags)
 		return -EOPNOTSUPP;
+	/*
+	 * A command that fails changes nothing: one whose results could not
+	 * be written back (the struct in read-only memory) fails before it
+	 * acts. What is written is what was read.
+	 */
+	if (op->out && iopfmap_ucmd_respond(ucmd, op->size))
+		return -EFAULT;
 
 	return op->execute(ucmd);
 }
@@ -325,6 +342,8 @@ static void __exit iopfmap_exit(void)
 {
 	misc_deregister(&iopfmap_misc);
 	iopfmap_netlink_exit();
+	/* Closed queues are freed by an RCU callback in this module. */
+	rcu_barrier();
 }
 
 module_init(iopfmap_init);

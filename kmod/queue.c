@@ -157,11 +157,15 @@ static void iopfmap_queue_put(struct iopfmap_queue *q)
 	kref_put(&q->ref, iopfmap_queue_release_ref);
 }
 
+/*
+ * What userspace may answer: SUCCESS or INVALID, as iommufd allows. A PRI
+ * response FAILURE makes a PCIe function turn its page requests off (a
+ * VF's are its PF's), which no queue server may decide for the device.
+ */
 static bool iopfmap_response_code_valid(u32 code)
 {
 	return code == IOPFMAP_PAGE_RESP_SUCCESS ||
-	       code == IOPFMAP_PAGE_RESP_INVALID ||
-	       code == IOPFMAP_PAGE_RESP_FAILURE;
+	       code == IOPFMAP_PAGE_RESP_INVALID;
 }
 
 /* Who answered, as the queue_answer tracepoint says it. */
@@ -265,7 +269,6 @@ static int iopfmap_queue_answer(struct iopfmap_queue *q, u64 cookie,
 	static const enum iopfmap_queue_stat by_code[] = {
 		[IOPFMAP_PAGE_RESP_SUCCESS] = IOPFMAP_QSTAT_RESP_SUCCESS,
 		[IOPFMAP_PAGE_RESP_INVALID] = IOPFMAP_QSTAT_RESP_INVALID,
-		[IOPFMAP_PAGE_RESP_FAILURE] = IOPFMAP_QSTAT_RESP_FAILURE,
 	};
 	struct iopfmap_qgroup *g;
 	LIST_HEAD(done);

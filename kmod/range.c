@@ -16,6 +16,7 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -228,11 +229,17 @@ static unsigned long iopfmap_range_unmap_sync(struct iopfmap_range *range,
  * without a valid PFN are skipped, and so are pages already mapped with
  * enough permission. The page at @fault_index (ULONG_MAX: none) is the one
  * the device asked for: if it is mapped read-only and may now be written,
- * its entry is replaced. Runs of physically contiguous pages are mapped in
- * one call, never across a huge block edge; a run that fills a block with
- * a suitably aligned physical address becomes one huge entry, which is
- * what the IO page table would make of it anyway. Called with range->lock
- * held. Returns 0 or the first map error; what was mapped stays mapped.
+ * its entry is replaced, and with a 2 MiB entry every page of the block in
+ * the span is mapped again.
+ *
+ * Each map call creates one entry that the bitmaps describe: a 2 MiB
+ * entry for a block whose 512 pages are physically contiguous and aligned
+ * (when every domain has 2 MiB pages), else one 4 KiB entry per page. A
+ * longer span in one call would let the IOMMU choose an entry the bitmaps
+ * cannot describe (AMD's v1 table maps every power of two, virtio-iommu
+ * makes one mapping per request), which unmapping one page of it then
+ * breaks. Called with range->lock held. Returns 0 or the first map error;
+ * what was mapped stays mapped.
  */
 int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 			   unsigned long npages, const unsigned long *hmm_pfns,
@@ -240,35 +247,41 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 {
 	const struct iopfmap_iopt_ops *ops = range->iopt->ops;
 	unsigned long i = 0, mapped = 0, prefetched = 0, huge = 0;
-	int base_prot = (range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0);
+	int base_prot = (range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0) |
+			IOMMU_CACHE;
 	int ret = 0;
 
 	lockdep_assert_held(&range->lock);
+	/* A write upgrade: the read-only entry goes, whatever its size. */
+	if (fault_index >= first && fault_index - first < npages &&
+	    test_bit(fault_index, range->iopf_mapped) &&
+	    !test_bit(fault_index, range->iopf_writable) &&
+	    (range->flags & IOPFMAP_MAP_WRITE)) {
+		unsigned long f = hmm_pfns[fault_index - first];
+
+		if ((f & HMM_PFN_VALID) && !(f & HMM_PFN_ERROR) &&
+		    (f & HMM_PFN_WRITE))
+			iopfmap_range_unmap_sync(range, fault_index,
+						 fault_index);
+	}
+
 	while (i < npages) {
-		unsigned long index = first + i, pfn, n, iova, block_left;
-		bool writable;
+		unsigned long index = first + i, pfn, n, iova, block_left, k;
+		bool writable, as_huge;
 		int prot;
 
 		if (!(hmm_pfns[i] & HMM_PFN_VALID) ||
-		    (hmm_pfns[i] & HMM_PFN_ERROR)) {
+		    (hmm_pfns[i] & HMM_PFN_ERROR) ||
+		    test_bit(index, range->iopf_mapped)) {
 			i++;
 			continue;
 		}
 		writable = (range->flags & IOPFMAP_MAP_WRITE) &&
 			   (hmm_pfns[i] & HMM_PFN_WRITE);
-		if (test_bit(index, range->iopf_mapped)) {
-			if (index != fault_index || !writable ||
-			    test_bit(index, range->iopf_writable)) {
-				i++;
-				continue;
-			}
-			/* Upgrade: a mapped entry is never overwritten. */
-			iopfmap_range_unmap_sync(range, index, index);
-		}
-
 		iova = iopfmap_range_iova(range, index);
 		pfn = hmm_pfns[i] & ~HMM_PFN_FLAGS;
 		block_left = iopfmap_block_left(iova);
+		/* A run: contiguous, same permission, never across a block. */
 		for (n = 1; n < block_left && i + n < npages; n++) {
 			unsigned long next = hmm_pfns[i + n];
 
@@ -281,20 +294,29 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 		}
 
 		prot = base_prot | (writable ? IOMMU_WRITE : 0);
+		as_huge = n == IOPFMAP_HUGE_PAGES &&
+			  (range->iopt->pgsize_bitmap & IOPFMAP_HUGE_SIZE) &&
+			  IS_ALIGNED(PFN_PHYS(pfn), IOPFMAP_HUGE_SIZE);
 		/* No reclaim under range->lock: see struct iopfmap_iopt_ops. */
-		ret = ops->map(range->iopt, iova, PFN_PHYS(pfn),
-			       n << PAGE_SHIFT, prot,
-			       GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
-		trace_iopfmap_map(range->ctx->id, iova, n << PAGE_SHIFT,
-				  ret ? 0 : n << PAGE_SHIFT, prot);
-		if (ret)
-			break;
+		for (k = 0; k < n; k += as_huge ? n : 1) {
+			size_t size = as_huge ? IOPFMAP_HUGE_SIZE : PAGE_SIZE;
+
+			ret = ops->map(range->iopt, iova + (k << PAGE_SHIFT),
+				       PFN_PHYS(pfn + k), size, prot,
+				       GFP_NOWAIT | __GFP_NOWARN |
+				       __GFP_ACCOUNT);
+			trace_iopfmap_map(range->ctx->id,
+					  iova + (k << PAGE_SHIFT), size,
+					  ret ? 0 : size, prot);
+			if (ret)
+				break;
+		}
+		/* What was mapped of the run, k pages, is in the table. */
+		n = k;
 		bitmap_set(range->iopf_mapped, index, n);
 		if (writable)
 			bitmap_set(range->iopf_writable, index, n);
-		if (n == IOPFMAP_HUGE_PAGES &&
-		    (range->iopt->pgsize_bitmap & IOPFMAP_HUGE_SIZE) &&
-		    IS_ALIGNED(PFN_PHYS(pfn), IOPFMAP_HUGE_SIZE)) {
+		if (as_huge && n) {
 			set_bit(iopfmap_range_block(range, index),
 				range->iopf_huge);
 			huge++;
@@ -304,6 +326,8 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 		}
 		mapped += n;
 		i += n;
+		if (ret)
+			break;
 	}
 	if (mapped)
 		iopfmap_stat_add(range, IOPFMAP_STAT_PAGES_MAPPED, mapped);
@@ -375,10 +399,27 @@ static const struct mmu_interval_notifier_ops iopfmap_range_mn_ops = {
 	.invalidate = iopfmap_range_invalidate,
 };
 
+/*
+ * Charges (@inc) or uncharges the range's pages to its mm's locked_vm,
+ * against the limit of the process that mapped it, as VFIO does: the
+ * command may come from another process sharing the context. Caller
+ * holds a user of the mm (mmget).
+ */
+static int iopfmap_range_account(struct iopfmap_range *range, bool inc)
+{
+	int ret;
+
+	mmap_write_lock(range->mm);
+	ret = __account_locked_vm(range->mm, range->npages, inc, range->task,
+				  range->lock_cap);
+	mmap_write_unlock(range->mm);
+	return ret;
+}
+
 /* Pins every page of @range in its mm and charges them to locked_vm. */
 static struct page **iopfmap_range_pin(struct iopfmap_range *range)
 {
-	struct mm_struct *mm = range->notifier.mm;
+	struct mm_struct *mm = range->mm;
 	unsigned int gup_flags = FOLL_LONGTERM;
 	unsigned long pinned = 0;
 	struct page **pages;
@@ -388,7 +429,7 @@ static struct page **iopfmap_range_pin(struct iopfmap_range *range)
 		gup_flags |= FOLL_WRITE;
 	if (!mmget_not_zero(mm))
 		return ERR_PTR(-EFAULT);
-	ret = account_locked_vm(mm, range->npages, true);
+	ret = iopfmap_range_account(range, true);
 	if (ret)
 		goto out_mmput;
 	pages = kvcalloc(range->npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
@@ -421,7 +462,7 @@ out_unpin:
 	unpin_user_pages(pages, pinned);
 	kvfree(pages);
 out_unaccount:
-	account_locked_vm(mm, range->npages, false);
+	iopfmap_range_account(range, false);
 out_mmput:
 	mmput(mm);
 	return ERR_PTR(ret);
@@ -433,8 +474,11 @@ static void iopfmap_range_unpin(struct iopfmap_range *range,
 	unpin_user_pages_dirty_lock(pages, range->npages,
 				    range->flags & IOPFMAP_MAP_WRITE);
 	kvfree(pages);
-	/* The mm_struct outlives the range (notifier); its users may not. */
-	account_locked_vm(range->notifier.mm, range->npages, false);
+	/* An mm without users has no locked_vm left to uncharge. */
+	if (mmget_not_zero(range->mm)) {
+		iopfmap_range_account(range, false);
+		mmput(range->mm);
+	}
 	iopfmap_stat_add(range, IOPFMAP_STAT_PAGES_PINNED, -range->npages);
 }
 
@@ -510,6 +554,10 @@ static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 
 static void iopfmap_range_free(struct iopfmap_range *range)
 {
+	if (range->mm)
+		mmdrop(range->mm);
+	if (range->task)
+		put_task_struct(range->task);
 	kvfree(range->iopf_mapped);
 	kvfree(range->iopf_writable);
 	kvfree(range->iopf_huge);
@@ -549,7 +597,8 @@ static struct iopfmap_range *iopfmap_ctx_next_range(struct iopfmap_ctx *ctx,
  * Enters what @range maps into one more IO page table through @map: the
  * pinned pages of a PIN range, the mapped entries of a FAULT range (read
  * back from the context's IO page table), with the same permissions and
- * huge entries. Called with range->lock held.
+ * the same entries: one call per 2 MiB entry or per 4 KiB page (see
+ * iopfmap_range_map_pfns()). Called with range->lock held.
  */
 static int iopfmap_range_replay(struct iopfmap_range *range,
 				iopfmap_replay_fn map, void *arg)
@@ -560,53 +609,31 @@ static int iopfmap_range_replay(struct iopfmap_range *range,
 
 	lockdep_assert_held(&range->lock);
 	while (!ret) {
-		int prot = range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0;
-		unsigned long iova, block, n;
-		bool writable;
+		int prot = (range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0) |
+			   IOMMU_CACHE;
+		unsigned long iova, block;
 		phys_addr_t paddr;
+		size_t size = PAGE_SIZE;
 
 		index = find_next_bit(range->iopf_mapped, range->npages, index);
 		if (index >= range->npages)
 			break;
 		iova = iopfmap_range_iova(range, index);
 		block = iopfmap_range_block(range, index);
-		writable = test_bit(index, range->iopf_writable);
-		prot |= writable ? IOMMU_WRITE : 0;
-
+		if (test_bit(index, range->iopf_writable))
+			prot |= IOMMU_WRITE;
 		if (test_bit(block, range->iopf_huge)) {
 			/* A huge block lies wholly inside its range. */
 			iova = range->huge_base + block * IOPFMAP_HUGE_SIZE;
 			index = (iova - range->node.start) >> PAGE_SHIFT;
-			paddr = range->pinned ?
-				page_to_phys(range->pinned[index]) :
-				iopt->ops->iova_to_phys(iopt, iova);
-			ret = map(arg, iova, paddr, IOPFMAP_HUGE_SIZE, prot);
-			index += IOPFMAP_HUGE_PAGES;
-			continue;
+			size = IOPFMAP_HUGE_SIZE;
 		}
-
-		/* A run of base pages, contiguous on both sides. */
 		paddr = range->pinned ? page_to_phys(range->pinned[index]) :
 			iopt->ops->iova_to_phys(iopt, iova);
 		if (WARN_ON_ONCE(!paddr))
 			return -EFAULT;
-		for (n = 1; n < iopfmap_block_left(iova) &&
-		     index + n < range->npages; n++) {
-			phys_addr_t next;
-
-			if (!test_bit(index + n, range->iopf_mapped) ||
-			    test_bit(index + n, range->iopf_writable) !=
-			    writable)
-				break;
-			next = range->pinned ?
-			       page_to_phys(range->pinned[index + n]) :
-			       iopt->ops->iova_to_phys(iopt, iova +
-						       (n << PAGE_SHIFT));
-			if (next != paddr + (n << PAGE_SHIFT))
-				break;
-		}
-		ret = map(arg, iova, paddr, n << PAGE_SHIFT, prot);
-		index += n;
+		ret = map(arg, iova, paddr, size, prot);
+		index += size >> PAGE_SHIFT;
 	}
 	return ret;
 }
@@ -764,6 +791,10 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 			IOPFMAP_POLICY_FORWARD : IOPFMAP_POLICY_RESOLVE;
 	range->mode = IOPFMAP_MODE_FAULT;
 	mutex_init(&range->lock);
+	range->mm = current->mm;
+	mmgrab(range->mm);
+	range->task = get_task_struct(current->group_leader);
+	range->lock_cap = capable(CAP_IPC_LOCK);
 	huge_base = ALIGN_DOWN(cmd->iova, IOPFMAP_HUGE_SIZE);
 	range->huge_base = huge_base;
 	nblocks = (ALIGN_DOWN(last, IOPFMAP_HUGE_SIZE) - huge_base) /

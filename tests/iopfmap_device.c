@@ -637,6 +637,42 @@ TEST_F(device, attach_errors)
 	EXPECT_EQ(-ENOENT, _test_detach(s->fd, a.out_dev_id));
 }
 
+/*
+ * DEVICE_ATTACH with its struct in read-only memory: EFAULT, and nothing
+ * attached: the context has no IO page table, another context can take
+ * the device, and this one can still become a simulated device's.
+ */
+TEST_F(device, attach_efault_changes_nothing)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a = { .size = sizeof(a) };
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	struct iopfmap_info info = { .size = sizeof(info) };
+	void *ro;
+	int fd2, ret;
+
+	snprintf(a.name, sizeof(a.name), "%s", s->edu[0]);
+	ro = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	memcpy(ro, &a, sizeof(a));
+	ASSERT_EQ(0, mprotect(ro, psz, PROT_READ));
+	ret = ioctl(s->fd, IOPFMAP_DEVICE_ATTACH, ro) ? -errno : 0;
+	munmap(ro, psz);
+	EXPECT_EQ(-EFAULT, ret) TH_LOG("ATTACH from read-only memory: %s",
+				       strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+
+	OPEN_CONTEXT(&fd2);
+	a = attach(_metadata, fd2, s->edu[0], 0);
+	EXPECT_EQ(0, _test_detach(fd2, a.out_dev_id));
+	close(fd2);
+
+	test_cmd_get_info(s->fd, &info);
+	if (info.out_features & IOPFMAP_FEATURE_SIM)
+		EXPECT_EQ(0, _test_cmd_sim_create(s->fd, &sc));
+}
+
 /* One owner at a time: this context, then another one once it lets go. */
 TEST_F(device, attach_busy)
 {

@@ -315,4 +315,229 @@ TEST_F(raw, blocked_after_invalidation)
 	free(want);
 }
 
+/*
+ * ---------------------------------------------------------------------
+ * One page out of a prefetched run
+ * ---------------------------------------------------------------------
+ *
+ * A prefetch window over physically contiguous pages is a run that one
+ * map call could make into a single larger entry: AMD's v1 table has
+ * every power of two from 4 KiB (a 16-page run at a 64 KiB boundary is one
+ * 64 KiB entry), virtio-iommu makes one mapping per MAP request. When the
+ * CPU then drops one page of the run, only that page may leave the IO page
+ * table, and the bitmap must still equal the table: a neighbour whose bit
+ * went with it would stay mapped unseen, and a later invalidation of it
+ * would leave the device writing a freed page. The memory is a THP whose
+ * PMD is split (mprotect of one page and back), so its pages are mapped
+ * one by one but stay physically contiguous.
+ */
+#define RUN_IOVA	0x800000ULL	/* 64 KiB aligned */
+#define RUN_PAGES	32
+#define RUN_WINDOW	16
+#define SZ_2M		0x200000UL
+
+FIXTURE(raw_run)
+{
+	int fd;
+	int efd;
+	char dev[IOPFMAP_DEVICE_NAME_MAX];
+	struct iommu_unit iommu;
+	char *region;		/* what was mmap()ed */
+	char *mem;		/* 2 MiB aligned inside it */
+	char *stg;
+};
+
+/* The PFN of @addr in this process (root), 0 if none. */
+static __u64 pagemap_pfn(const void *addr)
+{
+	__u64 ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent),
+		  (uintptr_t)addr / psz * sizeof(ent)) != sizeof(ent))
+		ent = 0;
+	close(fd);
+	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
+}
+
+/* Whether the run's pages are physically contiguous from a 64 KiB frame. */
+static bool run_contiguous(const char *mem)
+{
+	__u64 pfn0 = pagemap_pfn(mem);
+	unsigned int i;
+
+	if (!pfn0 || pfn0 % RUN_WINDOW)
+		return false;
+	for (i = 1; i < RUN_PAGES; i++)
+		if (pagemap_pfn(mem + i * psz) != pfn0 + i)
+			return false;
+	return true;
+}
+
+FIXTURE_SETUP(raw_run)
+{
+	char edus[1][IOPFMAP_DEVICE_NAME_MAX];
+	struct iopfmap_device_attach at;
+	int ret;
+
+	psz = sysconf(_SC_PAGESIZE);
+	self->fd = -1;
+	self->efd = -1;
+	self->region = MAP_FAILED;
+	self->stg = MAP_FAILED;
+	OPEN_CONTEXT(&self->fd);
+	if (!edu_require(_metadata, self->fd, edus, 1))
+		return;
+	snprintf(self->dev, sizeof(self->dev), "%s", edus[0]);
+	ret = iommu_of_device(self->dev, &self->iommu);
+	ASSERT_EQ(0, ret) TH_LOG("the IOMMU of %s: %s", self->dev,
+				 strerror(-ret));
+	TH_LOG("%s is behind %s %s", self->dev,
+	       iommu_kind_name(self->iommu.kind), self->iommu.name);
+	self->efd = open(EDU_NODE, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->efd) TH_LOG("open " EDU_NODE ": %s",
+				       strerror(errno));
+	ret = _test_attach(self->fd, self->dev, 0, &at);
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH %s: %s", self->dev, strerror(-ret));
+
+	/* A THP, written so that it is one; then its PMD is split. */
+	self->region = mmap(NULL, 2 * SZ_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->region);
+	self->mem = (char *)(((uintptr_t)self->region + SZ_2M - 1) &
+			     ~(uintptr_t)(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(self->mem, SZ_2M, MADV_HUGEPAGE));
+	iopfmap_fill(self->mem, SZ_2M, 3);
+	if (!run_contiguous(self->mem))
+		SKIP(return, "no THP: the pages are not physically contiguous (transparent_hugepage disabled?)");
+	ASSERT_EQ(0, mprotect(self->mem + psz, psz, PROT_READ));
+	ASSERT_EQ(0, mprotect(self->mem + psz, psz, PROT_READ | PROT_WRITE));
+	ASSERT_TRUE(run_contiguous(self->mem))
+		TH_LOG("the split THP's pages moved");
+
+	self->stg = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->stg);
+	iopfmap_fill(self->stg, psz, 1);
+	ret = _test_map(self->fd, IOVA_STG, self->stg, psz,
+			RW | IOPFMAP_MAP_PIN, 0);
+	ASSERT_EQ(0, ret) TH_LOG("MAP of the staging page: %s",
+				 strerror(-ret));
+	ret = _test_map(self->fd, RUN_IOVA, self->mem, RUN_PAGES * psz, RW,
+			RUN_WINDOW);
+	ASSERT_EQ(0, ret) TH_LOG("MAP of the run: %s", strerror(-ret));
+}
+
+FIXTURE_TEARDOWN(raw_run)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->efd >= 0)
+		close(self->efd);
+	if (self->region != MAP_FAILED)
+		munmap(self->region, 2 * SZ_2M);
+	if (self->stg != MAP_FAILED)
+		munmap(self->stg, psz);
+}
+
+/* The IO page table's walk over the run, one bit per page. */
+static __u64 run_walk(struct __test_metadata *_metadata, int fd)
+{
+	__u64 bits = 0;
+	struct iopfmap_query_mapped q = {
+		.size = sizeof(q),
+		.flags = IOPFMAP_QUERY_IOPT,
+		.iova = RUN_IOVA,
+		.length = RUN_PAGES * psz,
+		.bitmap = (__u64)(uintptr_t)&bits,
+	};
+
+	EXPECT_EQ(0, _test_cmd_query_mapped(fd, &q));
+	return bits;
+}
+
+/* A raw DMA of P1 (edu's buffer, from the staging page) into @page. */
+static void run_raw_write(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(raw_run) *self, unsigned int page)
+{
+	edu_dma_done(_metadata, self->efd, self->dev,
+		     IOPFMAP_EDU_RAW | IOPFMAP_EDU_TO_RAM,
+		     RUN_IOVA + page * psz + OFF, LEN, 0);
+}
+
+TEST_F(raw_run, one_page_inside_a_prefetched_run)
+{
+	struct iopfmap_edu_fault f = { .flags = IOPFMAP_EDU_TO_RAM };
+	char fault_ere[256], extra_ere[256];
+	__u64 all = (1ULL << RUN_PAGES) - 1;
+	regex_t fault_re;
+	bool logged;
+	int kfd, ret;
+
+	if (!iommu_fault_ere(&self->iommu, self->dev,
+			     RUN_IOVA + 20 * psz, true, fault_ere, extra_ere,
+			     sizeof(fault_ere)))
+		SKIP(return, "%s: no known fault log line for IOMMU %s",
+		     self->dev, self->iommu.name);
+	ASSERT_EQ(0, regcomp(&fault_re, fault_ere, REG_EXTENDED | REG_NOSUB));
+	edu_dma_done(_metadata, self->efd, self->dev, 0, IOVA_STG,
+		     IOPFMAP_EDU_DMA_MAX, 0);
+
+	/* Two faults, two windows of 16 contiguous pages: 32 pages mapped. */
+	snprintf(f.name, sizeof(f.name), "%s", self->dev);
+	f.length = psz;
+	f.iova = RUN_IOVA;
+	ret = _test_ioctl(self->efd, IOPFMAP_EDU_FAULT, &f);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_FAULT: %s", strerror(-ret));
+	ASSERT_EQ((__u32)IOPFMAP_EDU_DONE, f.out_status);
+	f.iova = RUN_IOVA + RUN_WINDOW * psz;
+	ret = _test_ioctl(self->efd, IOPFMAP_EDU_FAULT, &f);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_FAULT: %s", strerror(-ret));
+	ASSERT_EQ((__u32)IOPFMAP_EDU_DONE, f.out_status);
+	ASSERT_EQ(RUN_PAGES, mapped_in(_metadata, self->fd, RUN_IOVA,
+				       RUN_PAGES * psz));
+	ASSERT_EQ(all, run_walk(_metadata, self->fd));
+
+	/* The CPU drops page 5: page 5, and only page 5, leaves. */
+	ASSERT_EQ(0, madvise(self->mem + 5 * psz, psz, MADV_DONTNEED));
+	EXPECT_EQ(RUN_PAGES - 1, mapped_in(_metadata, self->fd, RUN_IOVA,
+					   RUN_PAGES * psz));
+	EXPECT_EQ(all & ~(1ULL << 5), run_walk(_metadata, self->fd));
+
+	/* Page 20, of the other window, still takes the device's writes. */
+	run_raw_write(_metadata, self, 20);
+	EXPECT_TRUE(diff_at(self->mem + 20 * psz + OFF, self->stg, LEN) == LEN)
+		TH_LOG("page 20 does not hold the raw write");
+
+	/* The CPU drops page 20: the device's next write must not land. */
+	ASSERT_EQ(0, madvise(self->mem + 20 * psz, psz, MADV_DONTNEED));
+	EXPECT_EQ(RUN_PAGES - 2, mapped_in(_metadata, self->fd, RUN_IOVA,
+					   RUN_PAGES * psz));
+	EXPECT_EQ(all & ~(1ULL << 5 | 1ULL << 20),
+		  run_walk(_metadata, self->fd));
+	ASSERT_TRUE(kmsg_expect(fault_ere));
+	ASSERT_TRUE(!extra_ere[0] || kmsg_expect(extra_ere));
+	kfd = kmsg_open_end();
+	ASSERT_LE(0, kfd);
+	run_raw_write(_metadata, self, 20);
+	logged = kmsg_wait_for(kfd, &fault_re, 1000);
+	if (!logged) {
+		sleep(5);	/* the drivers' ratelimits: see above */
+		run_raw_write(_metadata, self, 20);
+		logged = kmsg_wait_for(kfd, &fault_re, 2000);
+	}
+	close(kfd);
+	regfree(&fault_re);
+	EXPECT_TRUE(logged)
+		TH_LOG("the raw write to dropped page 20 was not blocked: no line matching \"%s\"",
+		       fault_ere);
+
+	/* Page 21 next to it still works. */
+	run_raw_write(_metadata, self, 21);
+	EXPECT_TRUE(diff_at(self->mem + 21 * psz + OFF, self->stg, LEN) == LEN)
+		TH_LOG("page 21 does not hold the raw write");
+}
+
 TEST_HARNESS_MAIN

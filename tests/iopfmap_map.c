@@ -11,12 +11,21 @@
  * without it the tests SKIP and say why. Buffers are a few tens of pages:
  * the guests run under TCG.
  */
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <linux/capability.h>
+
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
 
 /*
  * The harness's TEST_F() wrapper assigns its local "child" between its
@@ -830,6 +839,224 @@ TEST_F(sim, map_prefetch_window)
 }
 
 /*
+ * The window is best effort: a read-only page in it does not fail a
+ * device write to a writable page of it. The window shrinks to the
+ * faulting page, which is mapped writable; the read-only page is not.
+ */
+TEST_F(sim, prefetch_window_with_a_readonly_page)
+{
+	const __u64 iova = 2 * SZ_2M;
+	char *buf = alloc_aligned(8, 8, 5), *src = alloc_buf(1, 9);
+	__u64 bits[2] = { 0 };
+
+	ASSERT_TRUE(buf && src);
+	ASSERT_EQ(0, mprotect(buf + 2 * psz, psz, PROT_READ));
+	map_ok(_metadata, self->fd, iova, buf, 8 * psz, RW, 4);
+	EXPECT_EQ(1U, dma_ok(_metadata, self->fd, DMA_WRITE, iova, src, psz));
+	EXPECT_EQ(-1, pattern_diff(buf, psz, 9, 0));
+	EXPECT_EQ(1, query(self->fd, 0, iova, 8 * psz, bits));
+	EXPECT_EQ(0x1ULL, bits[0]);
+	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, 8 * psz, NULL));
+	/* The read-only page itself still refuses the device's writes. */
+	dma_stops(_metadata, self->fd, DMA_WRITE, iova + 2 * psz, src, psz,
+		  IOPFMAP_SIM_DMA_INVALID);
+	/* And reads it. */
+	EXPECT_EQ(1U, dma_ok(_metadata, self->fd, DMA_READ, iova + 2 * psz,
+			     src, psz));
+	EXPECT_EQ(-1, pattern_diff(src, psz, 5, 2 * psz));
+	munmap(src, psz);
+}
+
+/* 2 MiB of private hugetlb memory at a 2 MiB aligned address, or NULL. */
+static char *alloc_hugetlb(void)
+{
+	char *p = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * hugetlb's page walk reads the request flags of a huge page's first page
+ * only: a fault whose window does not cover it must still fault the huge
+ * page in, empty (after MADV_DONTNEED) or read-only (after a CPU read).
+ */
+TEST_F(sim, hugetlb_window_off_the_first_page)
+{
+	const __u64 iova = 4 * SZ_2M;
+	char *h = alloc_hugetlb(), *src = alloc_buf(1, 11);
+	char out[64];
+
+	if (!h)
+		SKIP(return, "no free 2 MiB hugetlb page (boot with hugepages=32)");
+	ASSERT_TRUE(src != NULL);
+	map_ok(_metadata, self->fd, iova, h, SZ_2M, RW, 0);
+
+	/* Empty: a device read of page 100 faults the huge page in. */
+	EXPECT_LE(1U, dma_ok(_metadata, self->fd, DMA_READ,
+			     iova + 100 * psz, out, sizeof(out)));
+	all_zero(_metadata, "a new huge page", out, sizeof(out));
+	unmap_ok(_metadata, self->fd, iova, SZ_2M);
+
+	/* Read-only after a CPU read: a device write of page 100 works. */
+	ASSERT_EQ(0, madvise(h, SZ_2M, MADV_DONTNEED));
+	EXPECT_EQ(0, *(volatile char *)h);
+	map_ok(_metadata, self->fd, iova, h, SZ_2M, RW, 0);
+	EXPECT_LE(1U, dma_ok(_metadata, self->fd, DMA_WRITE,
+			     iova + 100 * psz, src, psz));
+	EXPECT_EQ(-1, pattern_diff(h + 100 * psz, psz, 11, 0));
+	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, SZ_2M, NULL));
+	munmap(src, psz);
+	munmap(h, SZ_2M);
+}
+
+/*
+ * A device write to a page of a read-only 2 MiB entry (hugetlb memory the
+ * CPU only read, which becomes writable without a copy) replaces the
+ * entry with a writable one: all 512 pages stay mapped, not only those
+ * from the faulting page on, and no page left for anything but that.
+ */
+TEST_F(sim, write_upgrade_keeps_the_whole_huge_entry)
+{
+	const __u64 iova = 6 * SZ_2M;
+	char *h = alloc_hugetlb(), *src = alloc_buf(1, 13);
+	struct iopfmap_stats st0, st1;
+	char c;
+
+	if (!h)
+		SKIP(return, "no free 2 MiB hugetlb page (boot with hugepages=32)");
+	ASSERT_TRUE(src != NULL);
+	EXPECT_EQ(0, *(volatile char *)h);	/* a read-only huge page */
+	map_ok(_metadata, self->fd, iova, h, SZ_2M, RW, 0);
+	EXPECT_EQ(1U, dma_ok(_metadata, self->fd, DMA_READ, iova, &c, 1));
+	st0 = iopfmap_get_stats(_metadata, self->fd, iova);
+	EXPECT_EQ(1ULL, st0.out_huge_mappings);
+	EXPECT_EQ(512, query(self->fd, 0, iova, SZ_2M, NULL));
+
+	EXPECT_EQ(1U, dma_ok(_metadata, self->fd, DMA_WRITE,
+			     iova + 100 * psz, src, psz));
+	EXPECT_EQ(-1, pattern_diff(h + 100 * psz, psz, 13, 0));
+	EXPECT_EQ(512, query(self->fd, 0, iova, SZ_2M, NULL));
+	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, iova, SZ_2M, NULL));
+	st1 = iopfmap_get_stats(_metadata, self->fd, iova);
+	EXPECT_EQ(st0.out_invalidations, st1.out_invalidations);
+	EXPECT_EQ(2ULL, st1.out_huge_mappings);
+	/* Every page is writable now: no fault for page 0 or 511. */
+	EXPECT_EQ(0U, dma_ok(_metadata, self->fd, DMA_WRITE, iova, src, psz));
+	EXPECT_EQ(0U, dma_ok(_metadata, self->fd, DMA_WRITE,
+			     iova + 511 * psz, src, psz));
+	munmap(src, psz);
+	munmap(h, SZ_2M);
+}
+
+/* A cgroup v2 that gets @quota_us of CPU time per second, or why not. */
+static const char *slow_cgroup(char *dir, size_t len, long quota_us)
+{
+	static const char root[] = "/sys/fs/cgroup";
+	char path[PATH_MAX + 32], val[64];
+	int fd;
+
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK)) {
+		mkdir(root, 0755);
+		if (mount("cgroup2", root, "cgroup2", 0, NULL))
+			return "cannot mount cgroup2";
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "+cpu", 4) != 4) {
+		if (fd >= 0)
+			close(fd);
+		return "no cpu controller in cgroup2";
+	}
+	close(fd);
+	snprintf(dir, len, "%s/iopfmap-slow-%d", root, (int)getpid());
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return "cannot make a cgroup";
+	snprintf(path, sizeof(path), "%s/cpu.max", dir);
+	snprintf(val, sizeof(val), "%ld 1000000", quota_us);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val)) {
+		if (fd >= 0)
+			close(fd);
+		return "cannot set cpu.max";
+	}
+	close(fd);
+	return NULL;
+}
+
+static volatile bool storm_stop;
+
+/* Drops @arg's 2 MiB again and again until told to stop. */
+static void *storm_thread(void *arg)
+{
+	while (!storm_stop)
+		madvise(arg, SZ_2M, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * The retry limit counts attempts, not time: on a host so slow that a
+ * fault's attempts take seconds, a fault that a storm of invalidations of
+ * its range keeps retrying for longer than 2 s still succeeds once the
+ * storm ends, well within IOPFMAP_FAULT_RETRIES_MAX attempts. Here the
+ * faulting process is held to 1 ms of CPU per second, and each attempt
+ * faults in a 512-page window that the storm keeps dropping: every
+ * attempt takes more than its CPU second's share.
+ */
+TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
+{
+	const __u64 iova = 2 * SZ_2M;
+	char *buf = alloc_aligned(512, 512, 5), dir[PATH_MAX];
+	struct iopfmap_stats st;
+	const char *no;
+	pthread_t storm;
+	int status, cfd;
+	char out[16];
+	pid_t pid;
+
+	ASSERT_TRUE(buf != NULL);
+	no = slow_cgroup(dir, sizeof(dir), 1000);
+	if (no)
+		SKIP(return, "%s: cannot slow a process down", no);
+	map_ok(_metadata, self->fd, iova, buf, SZ_2M, RW, 512);
+	storm_stop = false;
+	ASSERT_EQ(0, pthread_create(&storm, NULL, storm_thread, buf));
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct iopfmap_sim_dma d;
+		char procs[PATH_MAX + 16], me[16];
+
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		snprintf(me, sizeof(me), "%d", (int)getpid());
+		cfd = open(procs, O_WRONLY | O_CLOEXEC);
+		if (cfd < 0 || write(cfd, me, strlen(me)) < 0)
+			_exit(2);
+		close(cfd);
+		/* The fault on page 0 retries while its window is dropped. */
+		if (_test_sim_dma(self->fd, &d, DMA_READ, iova, out,
+				  sizeof(out)))
+			_exit(3);
+		_exit(d.out_status == IOPFMAP_SIM_DMA_OK ? 0 : 1);
+	}
+	sleep(4);
+	storm_stop = true;
+	pthread_join(storm, NULL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	rmdir(dir);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("the slow fault: status %#x (exit 1: the DMA failed)",
+		       status);
+	st = iopfmap_get_stats(_metadata, self->fd, iova);
+	EXPECT_LT(0ULL, st.out_retries);
+	EXPECT_GE((__u64)IOPFMAP_FAULT_RETRIES_MAX, st.out_retries);
+	TH_LOG("%llu retries", (unsigned long long)st.out_retries);
+}
+
+/*
  * The window is aligned in the address space, not to the range's start:
  * a range that starts in the middle of a window gets that window clipped
  * at its start.
@@ -1229,6 +1456,199 @@ TEST_F(sim, map_pin_rlimit)
 		       WEXITSTATUS(status));
 	/* The child's pins died with it: nothing pinned in the context. */
 	EXPECT_EQ(0ULL, iopfmap_get_stats(_metadata, self->fd, ~0ULL).out_pages_pinned);
+}
+
+/* VmLck of process @pid in kB, or -1. */
+static long vmlck_kb_of(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A child that maps @npages of its memory at IOVA_A in the shared context
+ * @fd (PIN if @pin), tells the parent MAP's result, and, unless @stay is
+ * false, waits for the parent before it exits.
+ */
+static int mapper_child(int fd, bool pin, size_t npages, int to_parent,
+			int from_parent, bool stay, bool limited)
+{
+	const struct rlimit lim = { 16 * 1024, 16 * 1024 };
+	char *buf;
+	char go;
+	int ret;
+
+	if (limited) {
+		CHILD_CHECK(!setrlimit(RLIMIT_MEMLOCK, &lim), RL_SETRLIMIT,
+			    "setrlimit: %s", strerror(errno));
+		ret = drop_cap_ipc_lock();
+		if (ret)
+			return ret;
+	}
+	buf = alloc_buf(npages, 51);
+	CHILD_CHECK(buf != NULL, RL_ALLOC, "out of memory");
+	ret = _test_map(fd, IOVA_A, buf, npages * psz,
+			RW | (pin ? IOPFMAP_MAP_PIN : 0), 0);
+	CHILD_CHECK(write(to_parent, &ret, sizeof(ret)) == sizeof(ret),
+		    RL_PIN_SMALL, "write: %s", strerror(errno));
+	if (stay)
+		CHILD_CHECK(read(from_parent, &go, 1) == 1, RL_PIN_SMALL,
+			    "read: %s", strerror(errno));
+	return 0;
+}
+
+enum mapper_end { END_UNMAP, END_CLOSE };
+
+/*
+ * Runs this thread once on every CPU: an idle CPU keeps the last mm it
+ * ran borrowed (lazy TLB) until a user task runs there, and that would
+ * keep an exited child's mm_struct alive behind the test's back.
+ */
+static void visit_every_cpu(void)
+{
+	cpu_set_t all, one;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (!sched_setaffinity(0, sizeof(one), &one))
+			iopfmap_sleep_ms(20);
+	}
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
+/*
+ * A PIN range outlives the process that mapped it: the context is shared
+ * (fork), the mapper exits with the range pinned, and the other process
+ * then ends the range. The range holds the mapper's mm_struct to the end,
+ * so the pages are unpinned without touching a freed mm.
+ */
+static void pin_mapper_exits(struct __test_metadata *_metadata, int *fd,
+			     enum mapper_end end)
+{
+	int to_parent[2], status, ret;
+	struct iopfmap_stats st;
+	long v0 = vmlck_kb();
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(to_parent));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(mapper_child(*fd, true, 4, to_parent[1], -1, false,
+				   false));
+	ASSERT_EQ((ssize_t)sizeof(ret), read(to_parent[0], &ret, sizeof(ret)));
+	ASSERT_EQ(0, ret) TH_LOG("the child's MAP PIN: %s", strerror(-ret));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("child status %#x", status);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	visit_every_cpu();
+
+	/* The mapper is gone; its pages are still pinned and mapped. */
+	st = iopfmap_get_stats(_metadata, *fd, ~0ULL);
+	EXPECT_EQ(4ULL, st.out_pages_pinned);
+	EXPECT_EQ(4, iopt_mapped(*fd, IOVA_A, 4 * psz));
+	if (end == END_UNMAP) {
+		EXPECT_EQ(4 * psz, unmap_ok(_metadata, *fd, IOVA_A, 4 * psz));
+		st = iopfmap_get_stats(_metadata, *fd, ~0ULL);
+		EXPECT_EQ(0ULL, st.out_pages_pinned);
+		EXPECT_EQ(0, iopt_mapped(*fd, IOVA_A, 4 * psz));
+	} else {
+		EXPECT_EQ(0, close(*fd));
+		*fd = -1;
+	}
+	/* Nothing was charged to, or uncharged from, this process. */
+	EXPECT_EQ(v0, vmlck_kb());
+}
+
+TEST_F(sim, pin_mapper_exits_then_unmap)
+{
+	pin_mapper_exits(_metadata, &self->fd, END_UNMAP);
+}
+
+TEST_F(sim, pin_mapper_exits_then_close)
+{
+	pin_mapper_exits(_metadata, &self->fd, END_CLOSE);
+}
+
+/*
+ * SET_MODE to PIN from another process than the mapper: the pages are
+ * charged to the mapper's locked_vm, against the mapper's RLIMIT_MEMLOCK
+ * (16 KiB, no CAP_IPC_LOCK), not the caller's (root, CAP_IPC_LOCK).
+ */
+TEST_F(sim, set_mode_pin_charges_the_mapper)
+{
+	int to_parent[2], from_parent[2], status, ret, i;
+	long mine = vmlck_kb();
+	const size_t npages[2] = { 8, 4 };	/* 32 KiB: over; 16 KiB: within */
+	struct iopfmap_stats st;
+	char go = 1;
+	pid_t pid;
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, pipe(to_parent));
+		ASSERT_EQ(0, pipe(from_parent));
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(mapper_child(self->fd, false, npages[i],
+					   to_parent[1], from_parent[0], true,
+					   true));
+		ASSERT_EQ((ssize_t)sizeof(ret),
+			  read(to_parent[0], &ret, sizeof(ret)));
+		ASSERT_EQ(0, ret) TH_LOG("the child's MAP: %s", strerror(-ret));
+		EXPECT_EQ(0, vmlck_kb_of(pid));
+
+		ret = set_mode(self->fd, IOVA_A, IOPFMAP_MODE_PIN);
+		st = iopfmap_get_stats(_metadata, self->fd, IOVA_A);
+		if (i == 0) {
+			EXPECT_EQ(-ENOMEM, ret)
+				TH_LOG("SET_MODE PIN of 32 KiB over the mapper's 16 KiB limit: %s",
+				       strerror(-ret));
+			EXPECT_EQ(0, vmlck_kb_of(pid));
+			EXPECT_EQ(0ULL, st.out_pages_pinned);
+		} else {
+			EXPECT_EQ(0, ret) TH_LOG("SET_MODE PIN of 16 KiB: %s",
+						 strerror(-ret));
+			EXPECT_EQ((long)(npages[i] * psz / 1024),
+				  vmlck_kb_of(pid));
+			EXPECT_EQ(npages[i], st.out_pages_pinned);
+		}
+		EXPECT_EQ(mine, vmlck_kb());
+		unmap_ok(_metadata, self->fd, IOVA_A, npages[i] * psz);
+		EXPECT_EQ(0, vmlck_kb_of(pid));
+
+		ASSERT_EQ(1, write(from_parent[1], &go, 1));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("child status %#x", status);
+		close(to_parent[0]);
+		close(to_parent[1]);
+		close(from_parent[0]);
+		close(from_parent[1]);
+	}
 }
 
 /*
@@ -2264,6 +2684,139 @@ TEST_F(sim, several_mms)
 	close(to_parent[1]);
 	close(from_parent[0]);
 	close(from_parent[1]);
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * A command that fails changes nothing, even when its results cannot be
+ * written back (the struct in read-only memory: EFAULT)
+ * ---------------------------------------------------------------------
+ */
+
+/* One page holding a command struct, made read-only before the ioctl. */
+static void *ro_cmd(const void *cmd, size_t len)
+{
+	void *p = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, cmd, len);
+	if (mprotect(p, psz, PROT_READ)) {
+		munmap(p, psz);
+		return NULL;
+	}
+	return p;
+}
+
+/* ioctl(@cmd) with a read-only copy of @arg: 0 or -errno. */
+static int ioctl_ro(int fd, unsigned long cmd, const void *arg, size_t len)
+{
+	void *p = ro_cmd(arg, len);
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	ret = ioctl(fd, cmd, p) ? -errno : 0;
+	munmap(p, psz);
+	return ret;
+}
+
+TEST_F(sim, efault_changes_nothing)
+{
+	struct iopfmap_unmap um = { .size = sizeof(um), .iova = IOVA_A,
+				    .length = 0 };
+	struct iopfmap_unmap all = { .size = sizeof(all),
+				     .flags = IOPFMAP_UNMAP_ALL };
+	struct iopfmap_sim_page_request pr = {
+		.size = sizeof(pr),
+		.flags = IOPFMAP_PRQ_READ | IOPFMAP_PRQ_LAST,
+	};
+	struct iopfmap_map mp = { .size = sizeof(mp), .flags = RW };
+	struct iopfmap_queue_alloc qa = { .size = sizeof(qa) };
+	struct iopfmap_sim_create sc = { .size = sizeof(sc) };
+	struct iopfmap_sim_dma d = { .size = sizeof(d) };
+	struct iopfmap_stats st0, st1;
+	char *src = alloc_buf(1, 7);
+	int fd2;
+
+	ASSERT_TRUE(src != NULL);
+	map_ok(_metadata, self->fd, IOVA_A, self->buf, self->len, RW, 0);
+	dma_ok(_metadata, self->fd, DMA_READ, IOVA_A, src, psz);
+	fill(src, psz, 7);
+	st0 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
+
+	/* UNMAP and UNMAP_ALL: the range stays, mapped as it was. */
+	um.length = self->len;
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_UNMAP, &um, sizeof(um)));
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_UNMAP, &all,
+				    sizeof(all)));
+	EXPECT_EQ(1, query(self->fd, 0, IOVA_A, self->len, NULL));
+	EXPECT_EQ(1, iopt_mapped(self->fd, IOVA_A, self->len));
+
+	/* SIM_DMA: nothing moved, no fault raised. */
+	d.flags = DMA_WRITE;
+	d.iova = IOVA_A + 2 * psz;
+	d.buffer = u64_of(src);
+	d.length = psz;
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_SIM_DMA, &d, sizeof(d)));
+	EXPECT_EQ(-1, pattern_diff(self->buf, self->len, 1, 0));
+
+	/* SIM_PAGE_REQUEST: not raised, the page not mapped. */
+	pr.iova = IOVA_A + 3 * psz;
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_SIM_PAGE_REQUEST, &pr,
+				    sizeof(pr)));
+	EXPECT_EQ(1, query(self->fd, 0, IOVA_A, self->len, NULL));
+	st1 = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults, st1.out_faults);
+	EXPECT_EQ(st0.out_pages_mapped, st1.out_pages_mapped);
+
+	/* MAP: no range. */
+	mp.iova = IOVA_B;
+	mp.vaddr = u64_of(self->buf);
+	mp.length = self->len;
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_MAP, &mp, sizeof(mp)));
+	expect_no_range(_metadata, self->fd, IOVA_B, self->len);
+
+	/* QUEUE_ALLOC: no queue, so a second one can be made. */
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_QUEUE_ALLOC, &qa,
+				    sizeof(qa)));
+	EXPECT_EQ(0, _test_ioctl(self->fd, IOPFMAP_QUEUE_ALLOC, &qa));
+	if (qa.out_fd > 0)
+		close(qa.out_fd);
+
+	/* SIM_CREATE on a new context: it stays without a table. */
+	fd2 = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd2) TH_LOG("open: %s", strerror(errno));
+	EXPECT_EQ(-EFAULT, ioctl_ro(fd2, IOPFMAP_SIM_CREATE, &sc, sizeof(sc)));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE,
+		  get_info(_metadata, fd2).out_iopt_type);
+	EXPECT_EQ(0, sim_create(fd2, 0, 0, &sc));
+	close(fd2);
+
+	/* The struct in writable memory: every one of them works. */
+	unmap_ok(_metadata, self->fd, IOVA_A, self->len);
+	munmap(src, psz);
+}
+
+TEST_F(nested, efault_s1_unmap_changes_nothing)
+{
+	struct iopfmap_sim_s1_unmap cmd = {
+		.size = sizeof(cmd),
+		.iova = 0x10000000ULL,
+		.length = 4 * SZ_4K,
+	};
+	char *out = alloc_buf(1, 0);
+
+	ASSERT_TRUE(out != NULL);
+	map_ok(_metadata, self->fd, IOVA_B, self->buf, self->len, RW, 0);
+	ASSERT_EQ(0, s1_map(self->fd, RW, 0x10000000ULL, IOVA_B, 4 * psz));
+	EXPECT_EQ(-EFAULT, ioctl_ro(self->fd, IOPFMAP_SIM_S1_UNMAP, &cmd,
+				    sizeof(cmd)));
+	/* Stage 1 still translates: the DMA reads the buffer. */
+	dma_ok(_metadata, self->fd, DMA_READ, 0x10000000ULL, out, psz);
+	EXPECT_EQ(-1, pattern_diff(out, psz, 1, 0));
+	munmap(out, psz);
 }
 
 /*

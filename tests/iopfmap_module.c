@@ -6,7 +6,9 @@
  * loaded, for the tests and programs that run after it.
  */
 #include <limits.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 
 #include "iopfmap_utils.h"
@@ -187,6 +189,58 @@ TEST(two_contexts)
 	test_cmd_get_info(fd2, &info2);
 	EXPECT_EQ((__u32)IOPFMAP_ABI_VERSION, info2.out_abi_version);
 	ASSERT_EQ(0, close(fd2));
+}
+
+/* Moves this thread to @cpu (modulo the CPUs it may use). */
+static void run_on(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu % get_nprocs(), &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/*
+ * The last reference on a fault queue goes in RCU's hands (lockless
+ * lookups may still see it), and module unload must not leave RCU a
+ * callback into the module's freed text. The queue's last reference is
+ * dropped on one CPU and the module unloaded from another, again and
+ * again: a grace period then ends without that CPU's callbacks having
+ * run, which is the window a callback into the module would need. With
+ * callbacks offloaded (rcu_nocbs=), Debian's 6.12 and 7.x defer them up to
+ * 10 s (CONFIG_RCU_LAZY): the test waits that long before it loads the
+ * module again, and make check boots with rcu_nocbs=all.
+ */
+TEST(unload_right_after_queue_close)
+{
+	struct iopfmap_queue_alloc qa;
+	const char *ko;
+	int i, fd, ret;
+
+	REQUIRE_ROOT();
+	REQUIRE_KO(ko);
+	for (i = 0; i < 20; i++) {
+		ensure_loaded(_metadata, ko);
+		run_on(0);
+		fd = open(IOPFMAP_DEV, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, fd) TH_LOG("open " IOPFMAP_DEV ": %s",
+					strerror(errno));
+		qa = (struct iopfmap_queue_alloc){ .size = sizeof(qa) };
+		ret = _test_ioctl(fd, IOPFMAP_QUEUE_ALLOC, &qa);
+		ASSERT_EQ(0, ret) TH_LOG("QUEUE_ALLOC: %s", strerror(-ret));
+		ASSERT_EQ(0, close(qa.out_fd));
+		/* The context's reference is the queue's last. */
+		ASSERT_EQ(0, close(fd));
+		run_on(1);
+		ret = iopfmap_unload();
+		ASSERT_EQ(0, ret) TH_LOG("unloading: %s", strerror(-ret));
+	}
+	/* Whatever RCU still had queued has run by now. */
+	sleep(11);
+	run_on(0);
+	ensure_loaded(_metadata, ko);
+	check_loaded(_metadata);
 }
 
 TEST_HARNESS_MAIN

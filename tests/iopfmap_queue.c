@@ -1071,26 +1071,33 @@ TEST_F(nested, s1_read_write)
 	expect_dma(_metadata, b, IOPFMAP_SIM_DMA_S1_FAULT);
 	same(_metadata, "buf", e->buf, e->ref, e->len);
 
-	/* FAILURE: S1_FAULT as well, nothing read. */
+	/*
+	 * FAILURE is refused (it would turn a real device's page requests
+	 * off); the group stays in flight until INVALID: S1_FAULT, nothing
+	 * read.
+	 */
 	memset(out, 0, psz);
 	start_dma(_metadata, c, e->fd, DMA_READ, S1_X + 6 * psz + 8, out, 16);
 	RECV(e->qfd, r, 1);
 	check_record(_metadata, r, e->ctx_id, REC_S1, S1_X + 6 * psz,
 		     IOPFMAP_PRQ_READ, 0);
-	RESPOND(e->qfd, r->cookie, FAILURE);
+	EXPECT_EQ(-EINVAL, respond(e->qfd, r->cookie, FAILURE));
+	EXPECT_FALSE(job_done(c));
+	EXPECT_EQ(1U, qinfo(_metadata, e->qfd).out_inflight);
+	RESPOND(e->qfd, r->cookie, INVALID);
 	expect_dma(_metadata, c, IOPFMAP_SIM_DMA_S1_FAULT);
 	all_zero(_metadata, "out", out, psz);
 
 	/* Three stage-1 groups, one stage-2 group, each answered once. */
-	expect_sim_answers(_metadata, e->fd, 2, 1, 1);
+	expect_sim_answers(_metadata, e->fd, 2, 2, 0);
 	qi = qinfo(_metadata, e->qfd);
 	EXPECT_EQ(3ULL, qi.out_groups);
 	EXPECT_EQ(3ULL, qi.out_records);
 	EXPECT_EQ(3ULL, qi.out_delivered);
 	EXPECT_EQ(1ULL, qi.out_resp_success);
-	EXPECT_EQ(1ULL, qi.out_resp_invalid);
-	EXPECT_EQ(1ULL, qi.out_resp_failure);
-	EXPECT_EQ(0ULL, qi.out_refused);
+	EXPECT_EQ(2ULL, qi.out_resp_invalid);
+	EXPECT_EQ(0ULL, qi.out_resp_failure);
+	EXPECT_EQ(1ULL, qi.out_refused);
 	EXPECT_EQ(0U, qi.out_pending + qi.out_inflight);
 	expect_balanced(_metadata, &qi);
 }
@@ -1348,7 +1355,7 @@ TEST_F(nested, uring_errors)
 	/* Refused commits answer nothing. */
 	COMMIT(&e->ring, e->qfd, 0, cookie, 2, 0, 10);
 	EXPECT_CQE(&e->ring, 10, -EINVAL);
-	COMMIT(&e->ring, e->qfd, 0, cookie, 0xe, 0, 11);
+	COMMIT(&e->ring, e->qfd, 0, cookie, FAILURE, 0, 11);
 	EXPECT_CQE(&e->ring, 11, -EINVAL);
 	COMMIT(&e->ring, e->qfd, 0, cookie, SUCCESS, 1, 12);
 	EXPECT_CQE(&e->ring, 12, -EINVAL);
@@ -1446,7 +1453,7 @@ TEST_F(flat, forward_dma)
 		{ DMA_READ, SUCCESS, IOPFMAP_SIM_DMA_OK },
 		{ DMA_WRITE, SUCCESS, IOPFMAP_SIM_DMA_OK },
 		{ DMA_READ, INVALID, IOPFMAP_SIM_DMA_INVALID },
-		{ DMA_WRITE, FAILURE, IOPFMAP_SIM_DMA_FAILURE },
+		{ DMA_WRITE, INVALID, IOPFMAP_SIM_DMA_INVALID },
 	};
 	struct env *e = &self->e;
 	char *src = alloc_pages(1, 17), *out = alloc_zero(1);
@@ -1506,13 +1513,13 @@ TEST_F(flat, forward_dma)
 	EXPECT_EQ(0U, d.out_faults);
 	same(_metadata, "DMA read", out, pg(e->ref, 1), psz);
 
-	expect_sim_answers(_metadata, e->fd, 2, 1, 1);
+	expect_sim_answers(_metadata, e->fd, 2, 2, 0);
 	qi = qinfo(_metadata, e->qfd);
 	EXPECT_EQ(4ULL, qi.out_groups);
 	EXPECT_EQ(4ULL, qi.out_records);
 	EXPECT_EQ(2ULL, qi.out_resp_success);
-	EXPECT_EQ(1ULL, qi.out_resp_invalid);
-	EXPECT_EQ(1ULL, qi.out_resp_failure);
+	EXPECT_EQ(2ULL, qi.out_resp_invalid);
+	EXPECT_EQ(0ULL, qi.out_resp_failure);
 	expect_balanced(_metadata, &qi);
 }
 
@@ -1564,7 +1571,7 @@ TEST_F(flat, forward_groups)
 	EXPECT_EQ((__u32)SUCCESS, prq_response(_metadata, &jobs[0]));
 	EXPECT_EQ(0x7ULL, iopt_bits(e->fd, IOVA_F));
 
-	/* Group 9, with a PASID, answered FAILURE: nothing mapped. */
+	/* Group 9, with a PASID, answered INVALID: nothing mapped. */
 	ASSERT_EQ(0, prq(e->fd, PRQ_RW | IOPFMAP_PRQ_PASID, IOVA_F + 4 * psz, 9,
 			 0x1234, &out));
 	EXPECT_EQ(IOPFMAP_PAGE_RESP_PENDING, out);
@@ -1580,8 +1587,8 @@ TEST_F(flat, forward_groups)
 	EXPECT_EQ(0x1234U, r[1].pasid);
 	EXPECT_EQ(9U, r[1].grpid);
 	EXPECT_EQ(r[0].cookie, r[1].cookie);
-	RESPOND(e->qfd, r[0].cookie, FAILURE);
-	EXPECT_EQ((__u32)FAILURE, prq_response(_metadata, &jobs[1]));
+	RESPOND(e->qfd, r[0].cookie, INVALID);
+	EXPECT_EQ((__u32)INVALID, prq_response(_metadata, &jobs[1]));
 	EXPECT_EQ(0x7ULL, iopt_bits(e->fd, IOVA_F));
 
 	/* Two one-request groups wait together: one read takes both whole. */
@@ -1612,14 +1619,14 @@ TEST_F(flat, forward_groups)
 	st = iopfmap_get_stats(_metadata, e->fd, IOVA_F);
 	EXPECT_EQ(7ULL, st.out_faults);
 	EXPECT_EQ(7ULL, st.out_faults_forwarded);
-	expect_sim_answers(_metadata, e->fd, 2, 1, 1);
+	expect_sim_answers(_metadata, e->fd, 2, 2, 0);
 	qi = qinfo(_metadata, e->qfd);
 	EXPECT_EQ(4ULL, qi.out_groups);
 	EXPECT_EQ(7ULL, qi.out_records);
 	EXPECT_EQ(4ULL, qi.out_delivered);
 	EXPECT_EQ(2ULL, qi.out_resp_success);
-	EXPECT_EQ(1ULL, qi.out_resp_invalid);
-	EXPECT_EQ(1ULL, qi.out_resp_failure);
+	EXPECT_EQ(2ULL, qi.out_resp_invalid);
+	EXPECT_EQ(0ULL, qi.out_resp_failure);
 	expect_balanced(_metadata, &qi);
 }
 
@@ -1658,11 +1665,15 @@ TEST_F(flat, exactly_once)
 	EXPECT_EQ(refused, qinfo(_metadata, e->qfd).out_refused);
 
 	a = deliver_one(_metadata, e, &jobs[0], 1);
-	/* Unknown codes, PENDING included, change nothing. */
+	/*
+	 * Unknown codes, PENDING included, change nothing; nor does FAILURE,
+	 * which only the kernel could send (it turns PRI off).
+	 */
 	EXPECT_EQ(-EINVAL, respond(e->qfd, a, 2));
 	EXPECT_EQ(-EINVAL, respond(e->qfd, a, 0xe));
 	EXPECT_EQ(-EINVAL, respond(e->qfd, a, IOPFMAP_PAGE_RESP_PENDING));
-	refused += 3;
+	EXPECT_EQ(-EINVAL, respond(e->qfd, a, FAILURE));
+	refused += 4;
 	EXPECT_EQ(refused, qinfo(_metadata, e->qfd).out_refused);
 	w[0] = (struct iopfmap_fault_response){
 		.cookie = a, .code = SUCCESS, .__reserved = 1,
@@ -1715,16 +1726,16 @@ TEST_F(flat, exactly_once)
 	refused++;
 	EXPECT_FALSE(job_done(&jobs[3]));
 	EXPECT_EQ(1U, qinfo(_metadata, e->qfd).out_inflight);
-	RESPOND(e->qfd, d, FAILURE);
-	EXPECT_EQ((__u32)FAILURE, prq_response(_metadata, &jobs[3]));
+	RESPOND(e->qfd, d, INVALID);
+	EXPECT_EQ((__u32)INVALID, prq_response(_metadata, &jobs[3]));
 	EXPECT_EQ(0x6ULL, iopt_bits(e->fd, IOVA_F));
 
-	expect_sim_answers(_metadata, e->fd, 2, 1, 1);
+	expect_sim_answers(_metadata, e->fd, 2, 2, 0);
 	qi = qinfo(_metadata, e->qfd);
 	EXPECT_EQ(4ULL, qi.out_groups);
 	EXPECT_EQ(2ULL, qi.out_resp_success);
-	EXPECT_EQ(1ULL, qi.out_resp_invalid);
-	EXPECT_EQ(1ULL, qi.out_resp_failure);
+	EXPECT_EQ(2ULL, qi.out_resp_invalid);
+	EXPECT_EQ(0ULL, qi.out_resp_failure);
 	EXPECT_EQ(refused, qi.out_refused);
 	EXPECT_EQ(0U, qi.out_pending + qi.out_inflight);
 	expect_balanced(_metadata, &qi);

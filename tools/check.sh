@@ -108,7 +108,7 @@ guest() {
 	# at boot for the hugetlb memory kind.
 	"$top/tools/vm/run" --kernel "$kv" --iommu "$iommu" --no-build \
 		--timeout "$guest_timeout" --numa \
-		--append "slub_debug=FZPU hugepages=32 ${CHECK_APPEND:-}" \
+		--append "slub_debug=FZPU hugepages=32 rcu_nocbs=all ${CHECK_APPEND:-}" \
 		-- /iopfmap/tests/run_tests.sh "$@" | tee "$log"
 	rc=${PIPESTATUS[0]}
 	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)

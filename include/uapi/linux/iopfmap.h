@@ -36,7 +36,12 @@
  *
  *  - ENOTTY: the ioctl number is not an iopfmap command known to this
  *    kernel. Check IOPFMAP_GET_INFO first.
- *  - EFAULT: the struct, or memory it points to, cannot be accessed.
+ *  - EFAULT: the struct, or memory it points to, cannot be accessed. A
+ *    command with ``out_`` fields checks that it can write its struct
+ *    back before it acts (it writes back what it read), so a struct in
+ *    read-only memory fails at once and changes nothing. Only a caller
+ *    that makes the struct unwritable while the command runs can see
+ *    EFAULT after the work is done; DEVICE_ATTACH then undoes the attach.
  *  - EINVAL: @size is smaller than the smallest struct the command has ever
  *    had, or a field holds a value that is invalid for the command.
  *  - E2BIG: @size is larger than the kernel's struct and a byte past the
@@ -124,9 +129,11 @@ enum {
  * @out_abi_version: IOPFMAP_ABI_VERSION of the running module
  * @__reserved: must be 0
  * @out_features: IOPFMAP_FEATURE_* bits that this module supports
- * @out_pgsize_bitmap: the page sizes that the context's IO page table can
- *                     map with one entry; bit N set means 2^N bytes. With
- *                     no IO page table this is the base page size.
+ * @out_pgsize_bitmap: the sizes of the entries iopfmap makes in the
+ *                     context's IO page table: the base page and, where
+ *                     every domain (or the simulated device) has them,
+ *                     2 MiB; bit N set means 2^N bytes. With no IO page
+ *                     table this is the base page size.
  * @out_iopt_type: IOPFMAP_IOPT_* of the context's IO page table
  * @__reserved2: must be 0
  * @out_iova_start: first IOVA the IO page table can translate
@@ -178,7 +185,26 @@ struct iopfmap_info {
  *
  * UNMAP removes whole ranges only. It never splits one: a span that cuts a
  * range fails with EINVAL and unmaps nothing.
+ *
+ * A fault succeeds whenever the CPU page behind the faulting IOVA allows
+ * the access: the prefetch window is best effort (a page of it without a
+ * VMA or without the permission shrinks it to the faulting page). A
+ * fault snapshots the CPU's page tables and maps only if no invalidation
+ * of the range ran meanwhile; it tries again otherwise, at most
+ * IOPFMAP_FAULT_RETRIES_MAX times, then answers INVALID, so a device
+ * never waits through an endless storm of invalidations. The limit counts
+ * attempts, not time: a slow host never turns a fault that can be
+ * resolved into INVALID.
+ *
+ * Pages leave the IO page table only when the CPU's page tables change,
+ * at UNMAP, at a mode switch, when the last device of the context is
+ * detached (FAULT ranges), and, for a page the device may now write that
+ * sits in a read-only 2 MiB entry, as that entry is replaced by a
+ * writable one (the fault that asks maps the whole block again).
  */
+
+/* A fault's attempts against invalidations before it answers INVALID. */
+#define IOPFMAP_FAULT_RETRIES_MAX	1024
 
 /* iopfmap_map.flags */
 #define IOPFMAP_MAP_READ	(1U << 0)	/* the device may read */
@@ -644,7 +670,9 @@ struct iopfmap_sim_s1_unmap {
  * @out_flags: IOPFMAP_DEVICE_* bits: IOPFMAP_DEVICE_HW_IOPF if the IOMMU
  *             driver enabled I/O page faults for the device and they reach
  *             iopfmap
- * @out_pgsize_bitmap: page sizes of the device's domain
+ * @out_pgsize_bitmap: page sizes of the device's domain, as its IOMMU
+ *                     driver reports them (iopfmap uses only the base page
+ *                     and 2 MiB of them: see iopfmap_info)
  * @out_iova_start: first IOVA of the device's domain's aperture
  * @out_iova_last: last IOVA of that aperture (inclusive)
  *
@@ -663,7 +691,10 @@ struct iopfmap_sim_s1_unmap {
  *  - ERANGE: a range lies outside the domain's aperture.
  *  - EOPNOTSUPP: IOPFMAP_ATTACH_REQUIRE_IOPF, and the device cannot raise
  *    I/O page faults, or this build cannot receive them (no
- *    IOPFMAP_FEATURE_HW_IOPF).
+ *    IOPFMAP_FEATURE_HW_IOPF); or the IOMMU cannot keep the device's DMA
+ *    cache coherent (IOMMU_CAP_CACHE_COHERENCY): iopfmap maps every page
+ *    cacheable (IOMMU_CACHE), as VFIO and iommufd do.
+ *  - EFAULT: the struct cannot be written back; nothing is attached.
  *  - Others from the IOMMU driver when it cannot allocate or attach a
  *    domain (ENOMEM, EINVAL).
  */
@@ -748,11 +779,15 @@ struct iopfmap_sim_stats {
  * struct iopfmap_fault_record, the last one flagged IOPFMAP_RECORD_LAST.
  * All records of a group carry the group's cookie. Userspace answers the
  * group once, with a struct iopfmap_fault_response naming the cookie and
- * a PCIe page response code (IOPFMAP_PAGE_RESP_SUCCESS, _INVALID,
- * _FAILURE). For a FORWARD range, SUCCESS means "go ahead": the kernel
- * then maps the group's pages and answers the device with the outcome.
- * For a stage-1 record, SUCCESS means the stage-1 entry now exists: the
- * device translates again. Any other code goes to the device as it is.
+ * a PCIe page response code: IOPFMAP_PAGE_RESP_SUCCESS or _INVALID. For a
+ * FORWARD range, SUCCESS means "go ahead": the kernel then maps the
+ * group's pages and answers the device with the outcome. For a stage-1
+ * record, SUCCESS means the stage-1 entry now exists: the device
+ * translates again. INVALID goes to the device as it is. FAILURE is
+ * refused with EINVAL, as any other code: in PCIe it makes the function
+ * turn its page requests off (a VF's are its PF's), which is not for a
+ * queue's server to decide. The kernel never sends FAILURE either, so
+ * the out_resp_failure counters stay 0.
  *
  * Exactly one answer reaches the device for every group:
  *
@@ -946,7 +981,8 @@ struct iopfmap_fault_record {
 /**
  * struct iopfmap_fault_response - one answer, as written to a queue
  * @cookie: the group's cookie, from its records
- * @code: IOPFMAP_PAGE_RESP_SUCCESS, _INVALID or _FAILURE
+ * @code: IOPFMAP_PAGE_RESP_SUCCESS or IOPFMAP_PAGE_RESP_INVALID (any other
+ *        code, FAILURE included, is refused with EINVAL)
  * @__reserved: must be 0
  */
 struct iopfmap_fault_response {
