@@ -71,6 +71,13 @@ probe IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF include/linux/iommu.h \
 	'IOMMU_DEV_FEAT_IOPF.* '\
 'int iommu_dev_enable_feature\(struct device \*dev, '\
 'enum iommu_dev_features f\);'
+probe IOPFMAP_HAVE_GROUP_ISOLATED_MSI include/linux/iommu.h \
+	'bool iommu_group_has_isolated_msi\(struct iommu_group \*group\);'
+probe IOPFMAP_HAVE_CAP_INTR_REMAP include/linux/iommu.h \
+	'IOMMU_CAP_INTR_REMAP,'
+need 'an MSI isolation check' IOPFMAP_HAVE_GROUP_ISOLATED_MSI \
+	IOPFMAP_HAVE_CAP_INTR_REMAP
+
 # The per-device fault handler path turns faults on with the feature call.
 case $found in
 *" IOPFMAP_HAVE_DEVICE_FAULT_HANDLER "*)

@@ -60,6 +60,33 @@ iopfmap_paging_domain_alloc(struct device *dev)
 }
 
 /*
+ * Whether the IOMMU isolates the MSIs of @group's devices: a device a
+ * user drives could otherwise raise any interrupt by writing the MSI
+ * doorbell. v6.3 added iommu_group_has_isolated_msi(); before it, VFIO's
+ * test was an MSI irq domain that remaps, or every device's IOMMU
+ * having IOMMU_CAP_INTR_REMAP.
+ */
+#ifdef IOPFMAP_HAVE_GROUP_ISOLATED_MSI
+static inline bool iopfmap_group_msi_isolated(struct iommu_group *group)
+{
+	return iommu_group_has_isolated_msi(group);
+}
+#else
+#include <linux/irqdomain.h>
+
+static inline int iopfmap_dev_intr_remap(struct device *dev, void *unused)
+{
+	return !device_iommu_capable(dev, IOMMU_CAP_INTR_REMAP);
+}
+
+static inline bool iopfmap_group_msi_isolated(struct iommu_group *group)
+{
+	return irq_domain_check_msi_remap() ||
+	       !iommu_group_for_each_dev(group, NULL, iopfmap_dev_intr_remap);
+}
+#endif
+
+/*
  * v6.5 removed the vmas argument of the GUP calls. The caller holds
  * mmap_lock for read (locked == NULL).
  */

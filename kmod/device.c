@@ -15,6 +15,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/completion.h>
+#include <linux/error-injection.h>
 #include <linux/interval_tree.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
@@ -87,6 +88,12 @@ struct iopfmap_fault_group {
 	struct iopfmap_fault last;
 	struct iopfmap_sw_waiter *waiter;	/* software request or NULL */
 };
+
+static bool iopfmap_allow_unsafe_interrupts;
+module_param_named(allow_unsafe_interrupts, iopfmap_allow_unsafe_interrupts,
+		   bool, 0644);
+MODULE_PARM_DESC(allow_unsafe_interrupts,
+		 "Attach devices whose IOMMU does not isolate their MSIs (no interrupt remapping)");
 
 /*
  * Attached devices by PCI segment and requester id, for the fault sources
@@ -222,14 +229,19 @@ static const struct iopfmap_iopt_ops iopfmap_domains_ops = {
 	.iova_to_phys = domains_iova_to_phys,
 };
 
-/* Replay target: one domain, not yet attached to any device. */
-static int iopfmap_domain_replay_map(void *arg, unsigned long iova,
-				     phys_addr_t paddr, size_t size, int prot)
+/*
+ * Replay target: one domain, not yet attached to any device. An
+ * injection point too (fail_function), for the retry of a failed fill.
+ */
+static noinline int iopfmap_domain_replay_map(void *arg, unsigned long iova,
+					      phys_addr_t paddr, size_t size,
+					      int prot)
 {
 	/* Under range->lock: no reclaim (see struct iopfmap_iopt_ops). */
 	return iopfmap_iommu_map(arg, iova, paddr, size, prot,
 				 GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 }
+ALLOW_ERROR_INJECTION(iopfmap_domain_replay_map, ERRNO);
 
 /* Takes @d out of the set and frees it; its devices are detached. */
 static void iopfmap_domain_remove(struct iopfmap_ctx *ctx,
@@ -371,19 +383,44 @@ static int iopfmap_device_join_domain(struct iopfmap_ctx *ctx,
 				      bool own_domain)
 {
 	struct iopfmap_domains *set = ctx->domains;
-	unsigned int i;
+	unsigned int i, tries;
+	int ret;
 
 	for (i = 0; i < IOPFMAP_DOMAINS_MAX && !own_domain; i++) {
 		struct iopfmap_domain *d = set->slots[i];
+		struct iommu_domain_geometry *geo;
 
 		/* The IOMMU driver refuses a domain the device cannot use. */
-		if (d && !iommu_attach_group(d->domain, idev->group)) {
-			d->users++;
-			idev->domain = d;
-			return 0;
+		if (!d || iommu_attach_group(d->domain, idev->group))
+			continue;
+		/* Its aperture, read again: a driver may set it at attach. */
+		geo = &d->domain->geometry;
+		if (!iopfmap_ctx_ranges_within(ctx, geo->aperture_start,
+					       geo->aperture_end)) {
+			iommu_detach_group(d->domain, idev->group);
+			return -ERANGE;
 		}
+		WRITE_ONCE(set->iopt.iova_start,
+			   max_t(unsigned long, set->iopt.iova_start,
+				 geo->aperture_start));
+		WRITE_ONCE(set->iopt.iova_last,
+			   min_t(unsigned long, set->iopt.iova_last,
+				 geo->aperture_end));
+		d->users++;
+		idev->domain = d;
+		return 0;
 	}
-	return iopfmap_domain_create(ctx, idev);
+	/*
+	 * Filling a new domain maps under range->lock, without reclaim: on
+	 * ENOMEM the half-filled domain goes, room is made, and a new one is
+	 * filled.
+	 */
+	for (tries = 0;; tries++) {
+		ret = iopfmap_domain_create(ctx, idev);
+		if (ret != -ENOMEM || tries == IOPFMAP_NOMEM_RETRIES ||
+		    !iopfmap_make_room())
+			return ret;
+	}
 }
 
 static void iopfmap_device_leave_domain(struct iopfmap_ctx *ctx,
@@ -895,6 +932,14 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 	if (!device_iommu_capable(&idev->pdev->dev,
 				  IOMMU_CAP_CACHE_COHERENCY))
 		return -EOPNOTSUPP;
+	/* A device that can raise any interrupt: only if allowed. */
+	if (iopfmap_group_msi_isolated(idev->group)) {
+		idev->flags |= IOPFMAP_DEVICE_MSI_ISOLATED;
+	} else if (!READ_ONCE(iopfmap_allow_unsafe_interrupts)) {
+		pci_warn_once(idev->pdev,
+			      "its IOMMU does not isolate its MSIs (no interrupt remapping): refused; allow_unsafe_interrupts=1 allows it\n");
+		return -EPERM;
+	}
 	ret = iommu_group_claim_dma_owner(idev->group, ctx);
 	if (ret)
 		/* EPERM: a driver or another owner has the group. */
@@ -954,6 +999,12 @@ static void iopfmap_device_destroy(struct iopfmap_ctx *ctx,
 	strscpy(name, pci_name(idev->pdev), sizeof(name));
 	xa_erase(&ctx->devices, idev->id);
 	iopfmap_device_stop_faults(idev);
+	/*
+	 * No DMA may outlive the attachment: the group goes back to its
+	 * default domain, an identity map on many hosts. The owner turns
+	 * bus mastering on again for its next DMA.
+	 */
+	pci_clear_master(idev->pdev);
 	iopfmap_device_remove_resv(ctx, idev);
 	iopfmap_device_leave_domain(ctx, idev);
 	iommu_group_release_dma_owner(idev->group);
@@ -1080,4 +1131,57 @@ void iopfmap_ctx_destroy_devices(struct iopfmap_ctx *ctx)
 void iopfmap_ctx_free_domains(struct iopfmap_ctx *ctx)
 {
 	kfree(ctx->domains);
+}
+
+/*
+ * A device removed while attached (hot unplug, sysfs remove) is detached
+ * before it goes: BUS_NOTIFY_DEL_DEVICE comes while it is still whole,
+ * before its driver unbinds and the IOMMU core lets it go.
+ */
+static int iopfmap_pci_notify(struct notifier_block *nb, unsigned long action,
+			      void *data)
+{
+	struct pci_dev *pdev = to_pci_dev(data);
+	struct iopfmap_device *idev, *found = NULL;
+	struct iopfmap_ctx *ctx;
+	unsigned long id;
+
+	if (action != BUS_NOTIFY_DEL_DEVICE)
+		return NOTIFY_DONE;
+	idev = iopfmap_device_get(pdev);
+	if (!idev)
+		return NOTIFY_DONE;
+	/*
+	 * A device still in the lookup is still in its context, whose file
+	 * holds ctx->users until release() has detached every device: the
+	 * count is not zero.
+	 */
+	ctx = idev->ctx;
+	refcount_inc(&ctx->users);
+	/* ctx->lock keeps detach and release out: find it again under it. */
+	iopfmap_device_put(idev);
+	mutex_lock(&ctx->lock);
+	xa_for_each(&ctx->devices, id, idev)
+		if (idev->pdev == pdev)
+			found = idev;
+	if (found)
+		iopfmap_device_destroy(ctx, found,
+				       IOPFMAP_DETACH_REASON_REMOVED);
+	mutex_unlock(&ctx->lock);
+	iopfmap_ctx_put(ctx);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block iopfmap_pci_nb = {
+	.notifier_call = iopfmap_pci_notify,
+};
+
+int iopfmap_devices_init(void)
+{
+	return bus_register_notifier(&pci_bus_type, &iopfmap_pci_nb);
+}
+
+void iopfmap_devices_exit(void)
+{
+	bus_unregister_notifier(&pci_bus_type, &iopfmap_pci_nb);
 }

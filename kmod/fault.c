@@ -91,7 +91,7 @@ static void iopfmap_fault_hugetlb_flags(struct mm_struct *mm,
 static int iopfmap_range_fault(struct iopfmap_range *range,
 			       unsigned long index, bool write)
 {
-	unsigned int retries = 0;
+	unsigned int retries = 0, nomem = 0;
 	struct mm_struct *mm = range->mm;
 	unsigned long req = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 	struct iopfmap_fault_span span;
@@ -120,6 +120,7 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 	hrange.end = range->uaddr + ((span.last + 1) << PAGE_SHIFT);
 	hrange.hmm_pfns = pfns;
 
+again:
 	for (;; retries++) {
 		if (retries > IOPFMAP_FAULT_RETRIES_MAX) {
 			ret = -EBUSY;
@@ -192,9 +193,23 @@ static int iopfmap_range_fault(struct iopfmap_range *range,
 				     map_last - map_first + 1,
 				     pfns + (map_first - span.first),
 				     span.fault);
+	if (ret == -ENOMEM && nomem++ < IOPFMAP_NOMEM_RETRIES &&
+	    !test_bit(span.fault, range->iopf_mapped)) {
+		/* No reclaim under range->lock: make room, then again. */
+		mutex_unlock(&range->lock);
+		if (iopfmap_make_room()) {
+			iopfmap_stat_add(range, IOPFMAP_STAT_RETRIES, 1);
+			goto again;
+		}
+		goto out_mmput;
+	}
 	if (!ret && (!test_bit(span.fault, range->iopf_mapped) ||
 		     (write && !test_bit(span.fault, range->iopf_writable))))
 		ret = -EFAULT;
+	/* The faulting page is mapped: a prefetch page's ENOMEM is no error. */
+	if (ret == -ENOMEM && test_bit(span.fault, range->iopf_mapped) &&
+	    (!write || test_bit(span.fault, range->iopf_writable)))
+		ret = 0;
 out_unlock:
 	mutex_unlock(&range->lock);
 out_mmput:

@@ -14,8 +14,10 @@
  *                release(). ioctls run with the file referenced, so a
  *                context never disappears under a running command.
  *                Netlink finds it by id in iopfmap_ctxs and holds
- *                ctx->users; release() takes it out of iopfmap_ctxs and
- *                waits for users to reach zero before tearing it down.
+ *                ctx->users; release() takes it out of iopfmap_ctxs,
+ *                detaches its devices (the file's ctx->users reference
+ *                outlives them: a device's removal notifier takes one), then
+ *                waits for users to reach zero before tearing the rest down.
  *   IO page table (struct iopfmap_iopt) what translates the context's
  *                IOVAs: the simulated device's software table (sim.c), or
  *                the set of IOMMU domains of the attached devices
@@ -74,13 +76,18 @@
  *
  * Locks, in the order they nest (outermost first)
  *
- *   iopfmap_ctxs's xa_lock  spinlock; the open contexts by id. Held only
- *                       to find a context and take ctx->users (open,
- *                       release, netlink); never on the fault path.
+ *   PCI bus notifier    the core's rwsem; a device's removal notifier takes
+ *                       ctx->lock under it to detach the device.
  *   ctx->lock           mutex; serializes commands that change the
  *                       context's configuration: the IO page table, adding
- *                       and removing ranges, mode switches. Never taken on
- *                       the fault path.
+ *                       and removing ranges, mode switches, devices. Never
+ *                       taken on the fault path.
+ *   iopfmap_ctxs's xa_lock  spinlock; the open contexts by id. Held only
+ *                       to find a context and take ctx->users (open,
+ *                       release, netlink); nothing is taken under it.
+ *   sim->prq_lock       mutex; the simulated device's pending page requests.
+ *                       A group is resolved under it: ranges_rwsem and all
+ *                       below nest inside.
  *   ctx->ranges_rwsem   rw_semaphore; protects ctx->ranges. Faults hold it
  *                       for read while they resolve, so faults run in
  *                       parallel and a range cannot be removed under one.
@@ -95,18 +102,18 @@
  *                       must not sleep); the fault path takes it after
  *                       hmm_range_fault() and checks the notifier sequence
  *                       under it. Mapping and unmapping happen under it.
- *   sim->prq_lock       mutex; the simulated device's pending page requests.
- *                       Taken before ranges_rwsem (a group is resolved
- *                       under it).
  *   idev->fault_lock    spinlock; a device's dying flag and its partial
  *                       page request groups. Taken by the fault sources
  *                       (IOMMU fault handler, software page requests)
- *                       with no other iopfmap lock held.
+ *                       with no other iopfmap lock held, and by detach
+ *                       under ctx->lock. Nothing is taken under it.
  *   queue->lock         spinlock; a fault queue's groups, slots, counters.
- *                       Taken with no other iopfmap lock held; the queue's
- *                       wait queue lock nests inside it. Groups are
- *                       completed and io_uring commands finished only
- *                       after it is dropped.
+ *                       Taken by the fault sources and the queue's file
+ *                       with no other iopfmap lock held, and under
+ *                       ctx->lock when a source closes (detach, release);
+ *                       never with fault_lock. The queue's wait queue lock
+ *                       nests inside it. Groups are completed and io_uring
+ *                       commands finished only after it is dropped.
  *   sim->lock           spinlock, innermost; the simulated device's tables
  *                       and IOTLB. Its DMA engine translates and copies each
  *                       page under it, so an unmap followed by an IOTLB sync
@@ -143,6 +150,7 @@
 #include <linux/sched.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/xarray.h>
 #include <uapi/linux/iopfmap.h>
 #include <uapi/linux/iopfmap_netlink.h>
@@ -246,6 +254,7 @@ struct iopfmap_ctx {
 	refcount_t users;
 	struct completion unused;	/* users reached zero */
 	struct pid *owner;		/* the opener's thread group */
+	kuid_t owner_uid;		/* its real uid: who may see it */
 	char owner_comm[TASK_COMM_LEN];
 	struct mutex lock;		/* see "Locks" above */
 	struct rw_semaphore ranges_rwsem;
@@ -372,6 +381,8 @@ int iopfmap_queue_alloc(struct iopfmap_ucmd *ucmd);
 int iopfmap_queue_get_info(struct iopfmap_ucmd *ucmd);
 
 /* device.c */
+int iopfmap_devices_init(void);
+void iopfmap_devices_exit(void);
 void iopfmap_ctx_init_devices(struct iopfmap_ctx *ctx);
 void iopfmap_ctx_destroy_devices(struct iopfmap_ctx *ctx);
 void iopfmap_ctx_free_domains(struct iopfmap_ctx *ctx);
@@ -396,6 +407,9 @@ void iopfmap_stat_add(struct iopfmap_range *range, enum iopfmap_stat stat,
 		      s64 n);
 void iopfmap_ctx_stat_add(struct iopfmap_ctx *ctx, enum iopfmap_stat stat,
 			  s64 n);
+/* Attempts after a map failed for want of memory (see iopfmap_make_room()). */
+#define IOPFMAP_NOMEM_RETRIES	3
+bool iopfmap_make_room(void);
 int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 			   unsigned long npages, const unsigned long *hmm_pfns,
 			   unsigned long fault_index);

@@ -10,6 +10,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/compat.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
@@ -102,6 +103,7 @@ static int iopfmap_fops_open(struct inode *inode, struct file *filp)
 	refcount_set(&ctx->users, 1);
 	init_completion(&ctx->unused);
 	ctx->owner = get_pid(task_tgid(current));
+	ctx->owner_uid = current_uid();
 	get_task_comm(ctx->owner_comm, current->group_leader);
 	mutex_init(&ctx->lock);
 	iopfmap_ctx_init_ranges(ctx);
@@ -123,14 +125,18 @@ static int iopfmap_fops_release(struct inode *inode, struct file *filp)
 {
 	struct iopfmap_ctx *ctx = filp->private_data;
 
-	/* No new netlink user; wait for those that have it. */
+	/* No new netlink user. */
 	xa_erase(&iopfmap_ctxs, ctx->id);
 	atomic_dec(&iopfmap_nr_ctxs);
+	/*
+	 * Devices stop faulting first; the ranges use the IO page table.
+	 * The file's reference on ctx->users outlives them: a device's
+	 * removal notifier takes another (see device.c).
+	 */
+	iopfmap_ctx_destroy_devices(ctx);
+	/* Wait for the netlink users that have it. */
 	iopfmap_ctx_put(ctx);
 	wait_for_completion(&ctx->unused);
-
-	/* Devices stop faulting first; the ranges use the IO page table. */
-	iopfmap_ctx_destroy_devices(ctx);
 	iopfmap_ctx_destroy_queue(ctx);
 	iopfmap_ctx_destroy_ranges(ctx);
 	iopfmap_sim_destroy(ctx);
@@ -332,15 +338,25 @@ static int __init iopfmap_init(void)
 	ret = iopfmap_netlink_init();
 	if (ret)
 		return ret;
+	ret = iopfmap_devices_init();
+	if (ret)
+		goto err_netlink;
 	ret = misc_register(&iopfmap_misc);
 	if (ret)
-		iopfmap_netlink_exit();
+		goto err_devices;
+	return 0;
+
+err_devices:
+	iopfmap_devices_exit();
+err_netlink:
+	iopfmap_netlink_exit();
 	return ret;
 }
 
 static void __exit iopfmap_exit(void)
 {
 	misc_deregister(&iopfmap_misc);
+	iopfmap_devices_exit();
 	iopfmap_netlink_exit();
 	/* Closed queues are freed by an RCU callback in this module. */
 	rcu_barrier();

@@ -123,16 +123,31 @@ static int iopfmap_nl_put_stats(struct sk_buff *skb, int nest_type,
 				       IOPFMAP_STAT_NR);
 }
 
+/*
+ * Who may see a context (its pid, comm, devices, ranges, counters): an
+ * administrator (CAP_NET_ADMIN), or a user of the uid that opened it
+ * (iopfd runs as root without capabilities). To everyone else it does not
+ * exist. @skb is the request.
+ */
+static bool iopfmap_nl_may_see(const struct sk_buff *skb,
+			       const struct iopfmap_ctx *ctx)
+{
+	return uid_eq(ctx->owner_uid, current_uid()) ||
+	       netlink_capable(skb, CAP_NET_ADMIN);
+}
+
 /* ctx-get */
 
 /* The context @attr names, referenced; else NULL with an extended ack. */
-static struct iopfmap_ctx *iopfmap_nl_get_ctx(struct genl_info *info,
+static struct iopfmap_ctx *iopfmap_nl_get_ctx(struct sk_buff *skb,
+					      struct genl_info *info,
 					      const struct nlattr *attr)
 {
 	unsigned long id = nla_get_u32(attr);
 	struct iopfmap_ctx *ctx = iopfmap_ctx_get_next(&id);
 
-	if (ctx && ctx->id != nla_get_u32(attr)) {
+	if (ctx && (ctx->id != nla_get_u32(attr) ||
+		    !iopfmap_nl_may_see(skb, ctx))) {
 		iopfmap_ctx_put(ctx);
 		ctx = NULL;
 	}
@@ -219,7 +234,7 @@ static int iopfmap_nl_ctx_get_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (GENL_REQ_ATTR_CHECK(info, IOPFMAP_A_CTX_ID))
 		return -EINVAL;
-	ctx = iopfmap_nl_get_ctx(info, info->attrs[IOPFMAP_A_CTX_ID]);
+	ctx = iopfmap_nl_get_ctx(skb, info, info->attrs[IOPFMAP_A_CTX_ID]);
 	if (!ctx)
 		return -ENOENT;
 
@@ -253,8 +268,9 @@ static int iopfmap_nl_ctx_get_dumpit(struct sk_buff *skb,
 	int ret = 0;
 
 	for (; (ctx = iopfmap_ctx_get_next(&id)); id++) {
-		ret = iopfmap_nl_dump_one(skb, cb, IOPFMAP_NL_CMD_CTX_GET,
-					  iopfmap_nl_fill_ctx, ctx, NULL);
+		ret = iopfmap_nl_may_see(cb->skb, ctx) ?
+		      iopfmap_nl_dump_one(skb, cb, IOPFMAP_NL_CMD_CTX_GET,
+					  iopfmap_nl_fill_ctx, ctx, NULL) : 0;
 		iopfmap_ctx_put(ctx);
 		if (ret)
 			break;
@@ -278,7 +294,14 @@ static struct iopfmap_ctx *iopfmap_nl_dump_next_ctx(struct netlink_callback *cb,
 			return NULL;
 		id = nla_get_u32(filter);
 	}
-	ctx = iopfmap_ctx_get_next(&id);
+	/* The contexts this caller may not see are skipped. */
+	for (; (ctx = iopfmap_ctx_get_next(&id)); id++) {
+		if (iopfmap_nl_may_see(cb->skb, ctx))
+			break;
+		iopfmap_ctx_put(ctx);
+		if (filter)
+			return NULL;
+	}
 	if (ctx && filter && ctx->id != nla_get_u32(filter)) {
 		iopfmap_ctx_put(ctx);
 		return NULL;
@@ -481,7 +504,8 @@ static int iopfmap_nl_range_set_doit(struct sk_buff *skb,
 	if (policy_attr)
 		policy = nla_get_u32(policy_attr);
 
-	ctx = iopfmap_nl_get_ctx(info, info->attrs[IOPFMAP_A_RANGE_CTX_ID]);
+	ctx = iopfmap_nl_get_ctx(skb, info,
+				 info->attrs[IOPFMAP_A_RANGE_CTX_ID]);
 	if (!ctx)
 		return -ENOENT;
 
@@ -798,8 +822,11 @@ static struct genl_family iopfmap_nl_family __ro_after_init = {
 	.module = THIS_MODULE,
 	/* Commands take iopfmap's own locks, never genetlink's. */
 	.parallel_ops = true,
-	/* Every command validates strictly: unknown attributes fail. */
-	.resv_start_op = IOPFMAP_NL_CMD_STATS_GET + 1,
+	/*
+	 * 0: every command validates strictly, as for a new family: unknown
+	 * attributes and a non-zero reserved header field fail.
+	 */
+	.resv_start_op = 0,
 #ifdef IOPFMAP_HAVE_GENL_SPLIT_OPS
 	.split_ops = iopfmap_nl_ops,
 	.n_split_ops = ARRAY_SIZE(iopfmap_nl_ops),

@@ -458,7 +458,7 @@ iopfmap_qgroup_alloc(struct iopfmap_ctx *ctx, struct iopfmap_fault_source *src,
 	struct iopfmap_qgroup *g;
 	unsigned int i;
 
-	g = kzalloc(struct_size(g, rec, nr), GFP_KERNEL);
+	g = kzalloc(struct_size(g, rec, nr), GFP_KERNEL_ACCOUNT);
 	if (!g)
 		return NULL;
 	g->src = src;
@@ -608,12 +608,22 @@ int iopfmap_queue_forward(struct iopfmap_ctx *ctx,
 	    iopfmap_queue_withdraw(q, g, IOPFMAP_QSTAT_CLOSED))
 		goto out_free;
 
-	for (;;) {
-		const unsigned long slice = IOPFMAP_QUEUE_WAIT_SLICE;
-		long left = killable ?
-			    wait_for_completion_killable_timeout(&g->done,
-								 slice) :
-			    wait_for_completion_timeout(&g->done, slice);
+	/* A device's group: bounded whatever the queue's timeout. */
+	if (!killable &&
+	    !wait_for_completion_timeout(&g->done,
+			msecs_to_jiffies(IOPFMAP_QUEUE_DEVICE_TIMEOUT_MS))) {
+		if (iopfmap_queue_withdraw(q, g, IOPFMAP_QSTAT_TIMEOUTS)) {
+			iopfmap_notify_queue(IOPFMAP_NL_CMD_QUEUE_TIMEOUT_NTF,
+					     q->ctx_id, 1);
+			goto out_free;
+		}
+		/* Being answered: that takes no time. */
+		wait_for_completion(&g->done);
+	}
+	/* The simulated device's caller: until answered, or killed. */
+	while (killable) {
+		long left = wait_for_completion_killable_timeout(&g->done,
+						IOPFMAP_QUEUE_WAIT_SLICE);
 
 		if (left > 0)
 			break;
@@ -676,7 +686,7 @@ static ssize_t iopfmap_queue_read(struct file *filp, char __user *ubuf,
 
 	if (count < IOPFMAP_QUEUE_RECORD_SIZE)
 		return -EINVAL;
-	buf = kmalloc(IOPFMAP_QUEUE_BUFFER_SIZE, GFP_KERNEL);
+	buf = kmalloc(IOPFMAP_QUEUE_BUFFER_SIZE, GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return -ENOMEM;
 
@@ -720,6 +730,9 @@ static ssize_t iopfmap_queue_read(struct file *filp, char __user *ubuf,
 			iopfmap_queue_dispatch(q, &ready);
 			spin_unlock(&q->lock);
 			iopfmap_queue_finish_slots(&ready);
+			/* It waits again: another reader may take it. */
+			wake_up_interruptible_poll(&q->wait,
+						   EPOLLIN | EPOLLRDNORM);
 			ret = -EFAULT;
 			break;
 		}
@@ -783,8 +796,9 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 	int ret = 0;
 	u32 nr = 0;
 
-	if (fetch && !slot->buf) {
-		buf = kmalloc(IOPFMAP_QUEUE_BUFFER_SIZE, GFP_KERNEL);
+	if (fetch && !READ_ONCE(slot->buf)) {
+		/* Lives as long as the queue: charged to its server. */
+		buf = kmalloc(IOPFMAP_QUEUE_BUFFER_SIZE, GFP_KERNEL_ACCOUNT);
 		if (!buf)
 			return -ENOMEM;
 	}
@@ -806,7 +820,8 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 	} else if (!fetch && !slot->buf) {
 		ret = -EINVAL;
 	} else {
-		if (buf) {
+		/* Two racing FETCHes may both have allocated: keep one. */
+		if (buf && !slot->buf) {
 			slot->buf = buf;
 			buf = NULL;
 		}

@@ -12,6 +12,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
+#include <linux/error-injection.h>
 #include <linux/hmm.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
@@ -110,7 +111,7 @@ static void iopfmap_range_dirty(struct iopfmap_range *range,
 		return;
 
 	for_each_set_bit_from(index, range->iopf_writable, last + 1) {
-		unsigned long iova;
+		unsigned long iova, pfn, end;
 		phys_addr_t phys;
 		struct folio *folio;
 
@@ -118,17 +119,29 @@ static void iopfmap_range_dirty(struct iopfmap_range *range,
 		phys = range->iopt->ops->iova_to_phys(range->iopt, iova);
 		if (!phys)
 			continue;
-		folio = page_folio(pfn_to_page(PHYS_PFN(phys)));
+		pfn = PHYS_PFN(phys);
+		folio = page_folio(pfn_to_page(pfn));
 		if (folio != prev)
 			folio_mark_dirty(folio);
 		prev = folio;
+		if (!test_bit(iopfmap_range_block(range, index),
+			      range->iopf_huge))
+			continue;
 		/*
-		 * A huge entry maps one folio (a PMD-mapped one): the rest of
-		 * its block needs no lookup.
+		 * A huge entry maps 512 contiguous pages, which may be several
+		 * folios (pages that happen to be contiguous, a split THP):
+		 * dirty each folio of the rest of the block once.
 		 */
-		if (test_bit(iopfmap_range_block(range, index),
-			     range->iopf_huge))
-			index += iopfmap_block_left(iova) - 1;
+		end = min(index + iopfmap_block_left(iova), last + 1);
+		pfn -= index;
+		for (index++; index < end;
+		     index = folio_pfn(folio) + folio_nr_pages(folio) - pfn) {
+			folio = page_folio(pfn_to_page(pfn + index));
+			if (folio != prev)
+				folio_mark_dirty(folio);
+			prev = folio;
+		}
+		index--;	/* for_each_set_bit_from() goes on after it */
 	}
 }
 
@@ -224,6 +237,38 @@ static unsigned long iopfmap_range_unmap_sync(struct iopfmap_range *range,
 }
 
 /*
+ * Maps one entry: the one call that can fail for want of memory under
+ * range->lock (GFP_NOWAIT). A fault-injection point (fail_function): the
+ * callers' retries outside the lock are tested through it.
+ */
+static noinline int iopfmap_iopt_map_entry(struct iopfmap_iopt *iopt,
+					   unsigned long iova,
+					   phys_addr_t paddr, size_t size,
+					   int prot)
+{
+	return iopt->ops->map(iopt, iova, paddr, size, prot,
+			      GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+}
+ALLOW_ERROR_INJECTION(iopfmap_iopt_map_entry, ERRNO);
+
+/*
+ * What a map that failed with ENOMEM under range->lock (no reclaim there)
+ * waits for before it is tried again, with the lock dropped: a sleeping
+ * allocation lets reclaim make the room, in the caller's memory cgroup.
+ * False when not even that succeeds.
+ */
+bool iopfmap_make_room(void)
+{
+	struct page *page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_NOWARN |
+				       __GFP_RETRY_MAYFAIL);
+
+	if (!page)
+		return false;
+	__free_page(page);
+	return true;
+}
+
+/*
  * Enters pages [first, first + npages) into the IO page table from
  * @hmm_pfns (hmm_range_fault() format: HMM_PFN_VALID, HMM_PFN_WRITE). Pages
  * without a valid PFN are skipped, and so are pages already mapped with
@@ -245,7 +290,6 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 			   unsigned long npages, const unsigned long *hmm_pfns,
 			   unsigned long fault_index)
 {
-	const struct iopfmap_iopt_ops *ops = range->iopt->ops;
 	unsigned long i = 0, mapped = 0, prefetched = 0, huge = 0;
 	int base_prot = (range->flags & IOPFMAP_MAP_READ ? IOMMU_READ : 0) |
 			IOMMU_CACHE;
@@ -301,10 +345,10 @@ int iopfmap_range_map_pfns(struct iopfmap_range *range, unsigned long first,
 		for (k = 0; k < n; k += as_huge ? n : 1) {
 			size_t size = as_huge ? IOPFMAP_HUGE_SIZE : PAGE_SIZE;
 
-			ret = ops->map(range->iopt, iova + (k << PAGE_SHIFT),
-				       PFN_PHYS(pfn + k), size, prot,
-				       GFP_NOWAIT | __GFP_NOWARN |
-				       __GFP_ACCOUNT);
+			ret = iopfmap_iopt_map_entry(range->iopt,
+						     iova + (k << PAGE_SHIFT),
+						     PFN_PHYS(pfn + k), size,
+						     prot);
 			trace_iopfmap_map(range->ctx->id,
 					  iova + (k << PAGE_SHIFT), size,
 					  ret ? 0 : size, prot);
@@ -507,6 +551,7 @@ static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 {
 	unsigned long *pfns = NULL;
 	struct page **pages = NULL;
+	unsigned int tries = 0;
 	int ret = 0;
 
 	if (mode == IOPFMAP_MODE_PIN) {
@@ -527,12 +572,20 @@ static int iopfmap_range_switch_mode(struct iopfmap_range *range, u32 mode)
 		}
 	}
 
+again:
 	mutex_lock(&range->lock);
 	iopfmap_range_unmap_sync(range, 0, range->npages - 1);
 	if (mode == IOPFMAP_MODE_PIN) {
 		ret = iopfmap_range_map_pinned(range, pages, pfns);
 		if (ret) {
 			iopfmap_range_unmap_sync(range, 0, range->npages - 1);
+			/* No reclaim under range->lock: make room, again. */
+			if (ret == -ENOMEM && tries++ < IOPFMAP_NOMEM_RETRIES) {
+				mutex_unlock(&range->lock);
+				if (iopfmap_make_room())
+					goto again;
+				mutex_lock(&range->lock);
+			}
 		} else {
 			range->pinned = pages;
 			pages = NULL;
@@ -765,6 +818,7 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 	    !PAGE_ALIGNED(cmd->iova | cmd->vaddr | cmd->length) ||
 	    cmd->iova + cmd->length - 1 < cmd->iova ||
 	    cmd->vaddr + cmd->length - 1 < cmd->vaddr ||
+	    cmd->length > IOPFMAP_MAP_LENGTH_MAX ||
 	    cmd->prefetch_pages > IOPFMAP_PREFETCH_MAX ||
 	    (cmd->prefetch_pages && !is_power_of_2(cmd->prefetch_pages)))
 		return -EINVAL;
@@ -801,12 +855,15 @@ int iopfmap_map(struct iopfmap_ucmd *ucmd)
 		  IOPFMAP_HUGE_SIZE + 1;
 
 	ret = -ENOMEM;
+	/* Up to 128 MiB each: ENOMEM, not a warning, when that fails. */
 	range->iopf_mapped = kvcalloc(BITS_TO_LONGS(range->npages),
-				      sizeof(long), GFP_KERNEL_ACCOUNT);
+				      sizeof(long),
+				      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	range->iopf_writable = kvcalloc(BITS_TO_LONGS(range->npages),
-					sizeof(long), GFP_KERNEL_ACCOUNT);
+					sizeof(long),
+					GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	range->iopf_huge = kvcalloc(BITS_TO_LONGS(nblocks), sizeof(long),
-				    GFP_KERNEL_ACCOUNT);
+				    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!range->iopf_mapped || !range->iopf_writable || !range->iopf_huge)
 		goto err_free;
 

@@ -549,7 +549,8 @@ TEST_F(device, attach)
 	EXPECT_STREQ(dev, a.name);
 	EXPECT_EQ(0U, a.out_flags & IOPFMAP_DEVICE_HW_IOPF)
 		TH_LOG("edu has no PRI: out_flags %#x", a.out_flags);
-	EXPECT_EQ(0U, a.out_flags & ~(__u32)IOPFMAP_DEVICE_HW_IOPF);
+	EXPECT_EQ(0U, a.out_flags & ~(__u32)(IOPFMAP_DEVICE_HW_IOPF |
+					     IOPFMAP_DEVICE_MSI_ISOLATED));
 	EXPECT_EQ((__u64)psz, a.out_pgsize_bitmap & psz)
 		TH_LOG("pgsize_bitmap %#llx", (unsigned long long)a.out_pgsize_bitmap);
 	EXPECT_EQ(0ULL, a.out_pgsize_bitmap & (psz - 1));
@@ -671,6 +672,165 @@ TEST_F(device, attach_efault_changes_nothing)
 	test_cmd_get_info(s->fd, &info);
 	if (info.out_features & IOPFMAP_FEATURE_SIM)
 		EXPECT_EQ(0, _test_cmd_sim_create(s->fd, &sc));
+}
+
+/*
+ * A domain's aperture (48 bits on VT-d) holds ranges far larger than the
+ * module can track: MAP refuses a range longer than IOPFMAP_MAP_LENGTH_MAX
+ * with EINVAL, and nothing tries to allocate its bitmaps.
+ */
+TEST_F(device, map_length_bound)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a;
+	struct iopfmap_map m = {
+		.size = sizeof(m),
+		.flags = RW,
+		.iova = 0,
+		.vaddr = 1ULL << 32,
+	};
+	const __u64 lens[] = { IOPFMAP_MAP_LENGTH_MAX + psz, 64ULL << 40 };
+	unsigned int i;
+
+	a = attach(_metadata, s->fd, s->edu[0], 0);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		if (a.out_iova_last < lens[i] - 1)
+			continue;
+		m.length = lens[i];
+		EXPECT_EQ(-EINVAL, _test_ioctl(s->fd, IOPFMAP_MAP, &m))
+			TH_LOG("MAP of %llu bytes",
+			       (unsigned long long)lens[i]);
+	}
+	EXPECT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+}
+
+/* PCI_COMMAND of PCI device @dev, from sysfs, or -errno. */
+static int pci_command(const char *dev)
+{
+	char path[256];
+	__u16 cmd = 0;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/config", dev);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = pread(fd, &cmd, sizeof(cmd), 4) == sizeof(cmd) ? cmd : -EIO;
+	close(fd);
+	return ret;
+}
+
+#define PCI_COMMAND_MASTER	0x4
+
+/*
+ * DETACH stops the device's DMA for good: bus mastering is off once it
+ * returns, whatever the device was doing, so nothing it still sends can
+ * reach memory through the group's default domain. Its driver turns bus
+ * mastering on for the next DMA (the edu driver does, per transfer).
+ */
+TEST_F(device, detach_turns_bus_mastering_off)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	int cmd;
+
+	a = attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	dev_write_tgt(_metadata, s, dev, 0, 'M', "DMA before DETACH");
+	cmd = pci_command(dev);
+	ASSERT_LE(0, cmd) TH_LOG("config of %s: %s", dev, strerror(-cmd));
+	EXPECT_TRUE(!!(cmd & PCI_COMMAND_MASTER)) TH_LOG("command %#x", cmd);
+
+	EXPECT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+	cmd = pci_command(dev);
+	ASSERT_LE(0, cmd);
+	EXPECT_FALSE(!!(cmd & PCI_COMMAND_MASTER))
+		TH_LOG("bus mastering still on after DETACH: command %#x", cmd);
+
+	/* Closing the context with the device attached does the same. */
+	attach(_metadata, s->fd, dev, 0);
+	dev_write_tgt(_metadata, s, dev, psz, 'N', "DMA after a new ATTACH");
+	EXPECT_TRUE(!!(pci_command(dev) & PCI_COMMAND_MASTER));
+	close(s->fd);
+	s->fd = -1;
+	EXPECT_FALSE(!!(pci_command(dev) & PCI_COMMAND_MASTER));
+}
+
+#define UNSAFE_PARAM	"/sys/module/iopfmap/parameters/allow_unsafe_interrupts"
+
+/*
+ * A device whose MSIs the IOMMU does not isolate is refused (EPERM),
+ * unless allow_unsafe_interrupts is set; ATTACH says which it is. QEMU's
+ * virtio-iommu remaps no interrupts, the VT-d and AMD-Vi models do when
+ * the kernel enables interrupt remapping.
+ */
+TEST_F(device, attach_needs_isolated_msis)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a;
+	struct iommu_unit iommu;
+	bool isolated;
+	int fd2, ret;
+
+	ASSERT_EQ(0, write_str(UNSAFE_PARAM, "1"));
+	a = attach(_metadata, s->fd, dev, 0);
+	isolated = a.out_flags & IOPFMAP_DEVICE_MSI_ISOLATED;
+	ASSERT_EQ(0, _test_detach(s->fd, a.out_dev_id));
+	ASSERT_EQ(0, iommu_of_device(dev, &iommu));
+	TH_LOG("%s behind %s: MSIs %sisolated", dev,
+	       iommu_kind_name(iommu.kind), isolated ? "" : "not ");
+	if (iommu.kind == IOMMU_VIRTIO)
+		EXPECT_FALSE(isolated);
+
+	/* A new context: a refused ATTACH leaves it without a table. */
+	OPEN_CONTEXT(&fd2);
+	ASSERT_EQ(0, write_str(UNSAFE_PARAM, "0"));
+	ret = _test_attach(fd2, dev, 0, &a);
+	if (isolated) {
+		EXPECT_EQ(0, ret) TH_LOG("ATTACH: %s", strerror(-ret));
+		EXPECT_TRUE(!!(a.out_flags & IOPFMAP_DEVICE_MSI_ISOLATED));
+		if (!ret)
+			EXPECT_EQ(0, _test_detach(fd2, a.out_dev_id));
+	} else {
+		EXPECT_EQ(-EPERM, ret) TH_LOG("ATTACH without isolated MSIs: %s",
+					      ret ? strerror(-ret) : "worked");
+		EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, fd2));
+	}
+	EXPECT_EQ(0, write_str(UNSAFE_PARAM, "1"));
+	close(fd2);
+}
+
+/*
+ * A device removed while attached (sysfs remove, as hot unplug) is
+ * detached first: its id names nothing afterwards, the context goes on,
+ * and the device, found again by a rescan, attaches and runs DMA.
+ */
+TEST_F(device, removed_while_attached)
+{
+	struct dev_state *s = &self->s;
+	char dev[IOPFMAP_DEVICE_NAME_MAX], path[PATH_MAX];
+	struct iopfmap_device_attach a;
+	int i;
+
+	snprintf(dev, sizeof(dev), "%s", s->edu[s->nedus - 1]);
+	a = attach(_metadata, s->fd, dev, 0);
+	map_both(_metadata, s, 0);
+	dev_write_tgt(_metadata, s, dev, 0, 'R', "DMA before the removal");
+
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/remove", dev);
+	ASSERT_EQ(0, write_str(path, "1"));
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, a.out_dev_id));
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+
+	ASSERT_EQ(0, write_str("/sys/bus/pci/rescan", "1"));
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/driver", dev);
+	for (i = 0; i < 100 && access(path, F_OK); i++)
+		iopfmap_sleep_ms(50);
+	ASSERT_EQ(0, access(path, F_OK)) TH_LOG("%s did not come back", dev);
+	attach(_metadata, s->fd, dev, 0);
+	dev_write_tgt(_metadata, s, dev, psz, 'S', "DMA after the rescan");
 }
 
 /* One owner at a time: this context, then another one once it lets go. */
@@ -1347,6 +1507,39 @@ TEST_F(device, forward_detach_answers)
 	EXPECT_EQ(0U, qi.out_inflight + qi.out_pending);
 	all_zero(_metadata, "the page the device never got", s->tgt + 2 * psz,
 		 psz);
+	close(qfd);
+}
+
+/*
+ * A device never waits forever: with no reader, and a queue without a
+ * timeout, the device's group is answered INVALID after
+ * IOPFMAP_QUEUE_DEVICE_TIMEOUT_MS and counted as a timeout; the driver's
+ * software page request returns.
+ */
+TEST_F(device, forward_without_reader_is_bounded)
+{
+	struct iopfmap_queue_info qi = { .size = sizeof(qi) };
+	struct iopfmap_edu_fault f = { .flags = IOPFMAP_EDU_TO_RAM };
+	struct dev_state *s = &self->s;
+	__u32 range_id;
+	int qfd, ret;
+
+	attach(_metadata, s->fd, s->edu[0], 0);
+	qfd = forward_setup(_metadata, s, &range_id);
+	ASSERT_LE(0, qfd);
+	snprintf(f.name, sizeof(f.name), "%s", s->edu[0]);
+	f.iova = IOVA_TGT + psz;
+	f.length = psz;
+	ret = _test_ioctl(s->efd, IOPFMAP_EDU_FAULT, &f);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_FAULT: %s", strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, f.out_status)
+		TH_LOG("EDU_FAULT: %s", edu_status_name(f.out_status));
+	ASSERT_EQ(0, ioctl(qfd, IOPFMAP_QUEUE_GET_INFO, &qi));
+	EXPECT_EQ(1ULL, qi.out_groups);
+	EXPECT_EQ(1ULL, qi.out_timeouts);
+	EXPECT_EQ(0U, qi.out_inflight + qi.out_pending);
+	EXPECT_EQ(0U, qi.out_timeout_ms);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 	close(qfd);
 }
 

@@ -362,6 +362,29 @@ static __u64 pagemap_pfn(const void *addr)
 	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
 }
 
+/* AnonHugePages of the mapping at @addr, in kB, from smaps; -1 if none. */
+static long anon_huge_kb(const void *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	char line[256];
+	bool in = false;
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = a >= start && a < end;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
 /* Whether the run's pages are physically contiguous from a 64 KiB frame. */
 static bool run_contiguous(const char *mem)
 {
@@ -414,6 +437,10 @@ FIXTURE_SETUP(raw_run)
 		SKIP(return, "no THP: the pages are not physically contiguous (transparent_hugepage disabled?)");
 	ASSERT_EQ(0, mprotect(self->mem + psz, psz, PROT_READ));
 	ASSERT_EQ(0, mprotect(self->mem + psz, psz, PROT_READ | PROT_WRITE));
+	/* khugepaged must not make it one PMD again. */
+	ASSERT_EQ(0, madvise(self->mem, SZ_2M, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0L, anon_huge_kb(self->mem))
+		TH_LOG("the THP is still mapped with a PMD");
 	ASSERT_TRUE(run_contiguous(self->mem))
 		TH_LOG("the split THP's pages moved");
 

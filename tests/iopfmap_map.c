@@ -985,12 +985,15 @@ static const char *slow_cgroup(char *dir, size_t len, long quota_us)
 }
 
 static volatile bool storm_stop;
+static volatile unsigned long storm_rounds;
 
 /* Drops @arg's 2 MiB again and again until told to stop. */
 static void *storm_thread(void *arg)
 {
-	while (!storm_stop)
+	while (!storm_stop) {
 		madvise(arg, SZ_2M, MADV_DONTNEED);
+		storm_rounds++;
+	}
 	return NULL;
 }
 
@@ -1020,7 +1023,11 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 		SKIP(return, "%s: cannot slow a process down", no);
 	map_ok(_metadata, self->fd, iova, buf, SZ_2M, RW, 512);
 	storm_stop = false;
+	storm_rounds = 0;
 	ASSERT_EQ(0, pthread_create(&storm, NULL, storm_thread, buf));
+	/* The window is empty when the fault starts: it faults 512 pages. */
+	while (storm_rounds < 2)
+		sched_yield();
 
 	fflush(stdout);
 	fflush(stderr);
@@ -1054,6 +1061,100 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 	EXPECT_LT(0ULL, st.out_retries);
 	EXPECT_GE((__u64)IOPFMAP_FAULT_RETRIES_MAX, st.out_retries);
 	TH_LOG("%llu retries", (unsigned long long)st.out_retries);
+}
+
+/* The PFN of @addr in this process (root), 0 if none. */
+static __u64 pfn_of(const void *addr)
+{
+	__u64 ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent),
+		  (uintptr_t)addr / psz * sizeof(ent)) != sizeof(ent))
+		ent = 0;
+	close(fd);
+	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
+}
+
+#define KPF_DIRTY	4
+#define KPF_THP		22
+
+/* The /proc/kpageflags bits of @pfn, or 0. */
+static __u64 kpageflags(__u64 pfn)
+{
+	__u64 flags = 0;
+	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &flags, sizeof(flags), pfn * sizeof(flags)) !=
+	    sizeof(flags))
+		flags = 0;
+	close(fd);
+	return flags;
+}
+
+/*
+ * A device write into a 2 MiB entry reaches the page's own folio: when the
+ * entry leaves the IO page table, every folio it maps is marked dirty, not
+ * only the first. The block here is a THP split into 512 folios that stay
+ * physically contiguous, made clean (lazily freeable) with MADV_FREE: a
+ * page the device wrote and the kernel did not mark dirty would be thrown
+ * away by reclaim, and the device's data with it.
+ */
+TEST_F(sim, dirty_every_folio_of_a_huge_entry)
+{
+	const __u64 iova = 8 * SZ_2M;
+	char *region, *mem, *src = alloc_buf(1, 17), cmd[128];
+	__u64 pfn0;
+	unsigned int i;
+	int fd;
+
+	ASSERT_TRUE(src != NULL);
+	if (access("/sys/kernel/debug/split_huge_pages", W_OK))
+		SKIP(return, "no /sys/kernel/debug/split_huge_pages (debugfs)");
+	region = mmap(NULL, 2 * SZ_2M, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, region);
+	mem = (char *)(((uintptr_t)region + SZ_2M - 1) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(mem, SZ_2M, MADV_HUGEPAGE));
+	fill(mem, SZ_2M, 3);
+	pfn0 = pfn_of(mem);
+	if (!(kpageflags(pfn0) & (1ULL << KPF_THP)) || pfn0 % 512)
+		SKIP(return, "no THP for the test (transparent_hugepage off?)");
+
+	/* Split the folio: 512 folios, contiguous, one per page. */
+	fd = open("/sys/kernel/debug/split_huge_pages", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	snprintf(cmd, sizeof(cmd), "%d,%#lx,%#lx", (int)getpid(),
+		 (unsigned long)mem, (unsigned long)(mem + SZ_2M));
+	ASSERT_LT(0, write(fd, cmd, strlen(cmd)));
+	close(fd);
+	ASSERT_FALSE(!!(kpageflags(pfn_of(mem)) & (1ULL << KPF_THP)))
+		TH_LOG("the THP was not split");
+	for (i = 0; i < 512; i++)
+		ASSERT_EQ(pfn0 + i, pfn_of(mem + i * psz));
+	/* Clean, lazily freeable, but still mapped writable. */
+	ASSERT_EQ(0, madvise(mem, SZ_2M, MADV_FREE));
+	ASSERT_FALSE(!!(kpageflags(pfn0 + 100) & (1ULL << KPF_DIRTY)));
+
+	/* The 512-page window becomes one 2 MiB entry; the device writes. */
+	map_ok(_metadata, self->fd, iova, mem, SZ_2M, RW, 512);
+	EXPECT_EQ(1U, dma_ok(_metadata, self->fd, DMA_WRITE, iova + 100 * psz,
+			     src, psz));
+	EXPECT_EQ(1ULL, iopfmap_get_stats(_metadata, self->fd,
+					  iova).out_huge_mappings);
+	ASSERT_EQ(pfn0 + 100, pfn_of(mem + 100 * psz));
+	/* The entry leaves (mprotect): page 100's folio is dirty. */
+	ASSERT_EQ(0, mprotect(mem, SZ_2M, PROT_READ));
+	EXPECT_EQ(0, query(self->fd, 0, iova, SZ_2M, NULL));
+	EXPECT_TRUE(!!(kpageflags(pfn0 + 100) & (1ULL << KPF_DIRTY)))
+		TH_LOG("the folio the device wrote was not marked dirty");
+	EXPECT_EQ(-1, pattern_diff(mem + 100 * psz, psz, 17, 0));
+	munmap(region, 2 * SZ_2M);
+	munmap(src, psz);
 }
 
 /*

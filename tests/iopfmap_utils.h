@@ -538,7 +538,8 @@ static inline bool iopfmap_str_ends(const char *s, const char *suffix)
 
 /*
  * The parameters the module is loaded with: $IOPFMAP_MODULE_PARAMS, which
- * run_tests.sh sets to "sim=1" so that the simulated device is there.
+ * run_tests.sh sets to "sim=1 allow_unsafe_interrupts=1" so that the
+ * simulated device is there and every emulated IOMMU's devices attach.
  */
 static inline const char *iopfmap_module_params(void)
 {

@@ -143,6 +143,23 @@ no_driver() {
 		echo "kernel $1 has no driver for this IOMMU ($opt is not set)"
 }
 
+# Why the device tests PROGRAM cannot run on KVER with IOMMU model $2,
+# or nothing. QEMU's AMD-Vi keeps status register bits 9-10 (GA log
+# overflow and interrupt) plain read-write rather than write-1-to-clear;
+# 6.1's AMD-Vi interrupt thread clears every status bit it knows by
+# writing them all as ones, so from the first event on (the first IO
+# page fault) it sees a GA log overflow it has just set and spins on one
+# vCPU for good (seen: "IOMMU GA Log overflow" over a million times in
+# 5 s). 6.12's driver has one handler per log that writes only its own
+# bits. The raw-DMA tests fault the device on purpose; the other device
+# tests raise no IOMMU event on 6.1 and run.
+emulation_breaks() { # emulation_breaks KVER IOMMU PROGRAM
+	case $1/$2/$3 in
+	6.1.*/amd/iopfmap_device_raw)
+		echo "QEMU's AMD-Vi sets the GA log status bits 6.1's event-log interrupt thread writes, which then spins from the first IO page fault on" ;;
+	esac
+}
+
 tested=0 expected=0
 for k in $KERNELS; do
 	kv=${kvers[$k]:-}
@@ -157,9 +174,19 @@ for k in $KERNELS; do
 			expected=$((expected + 1))
 			guest "$kv" "$iommu"
 		else
+			progs=
+			for t in $device_tests; do
+				why=$(emulation_breaks "$kv" "$iommu" "$t")
+				if [ -n "$why" ]; then
+					n=$((n + 1)) nskip=$((nskip + 1))
+					echo "ok $n guest $kv $iommu $t # SKIP $why"
+				else
+					progs="$progs $t"
+				fi
+			done
 			expected=$((expected + 1))
 			# shellcheck disable=SC2086 # a list of programs
-			guest "$kv" "$iommu" $device_tests
+			guest "$kv" "$iommu" $progs
 		fi
 		first=0
 	done

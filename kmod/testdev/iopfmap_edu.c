@@ -216,6 +216,8 @@ static int edu_dma_run(struct edu_dev *edu, u64 src, u64 dst, u32 count,
 	/* edu ignores register writes while a DMA runs (one timed out). */
 	if (readq(mmio + EDU_REG_DMA_CMD) & EDU_DMA_CMD_RUN)
 		return -EBUSY;
+	/* iopfmap's DETACH turns bus mastering off: the owner turns it on. */
+	pci_set_master(edu->pdev);
 	writeq(src, mmio + EDU_REG_DMA_SRC);
 	writeq(dst, mmio + EDU_REG_DMA_DST);
 	writeq(count, mmio + EDU_REG_DMA_COUNT);

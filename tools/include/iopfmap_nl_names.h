@@ -47,6 +47,7 @@ __attribute__((unused))
 static const char *const iopfmap_nl_detach_reason_names[] = {
 	[IOPFMAP_DETACH_REASON_REQUEST] = "request",
 	[IOPFMAP_DETACH_REASON_CTX_CLOSE] = "ctx-close",
+	[IOPFMAP_DETACH_REASON_REMOVED] = "removed",
 };
 
 /* counters of attribute-set stats */

@@ -215,6 +215,9 @@ struct iopfmap_info {
 /* The largest prefetch window: one 2 MiB block of 4 KiB pages. */
 #define IOPFMAP_PREFETCH_MAX	512
 
+/* The longest range, in bytes: 16 TiB (its bitmaps take 128 MiB each). */
+#define IOPFMAP_MAP_LENGTH_MAX	(1ULL << 44)
+
 /**
  * struct iopfmap_map - ioctl(IOPFMAP_MAP)
  * @size: sizeof(struct iopfmap_map)
@@ -244,8 +247,9 @@ struct iopfmap_info {
  * Errors:
  *  - ENODEV: the context has no IO page table yet (IOPFMAP_SIM_CREATE).
  *  - EINVAL: no permission, PIN with FORWARD, an address or the length
- *    not page aligned, zero length, the IOVA or VA span wraps around, or
- *    @prefetch_pages is not 0 or a power of two up to the maximum.
+ *    not page aligned, zero length or longer than IOPFMAP_MAP_LENGTH_MAX,
+ *    the IOVA or VA span wraps around, or @prefetch_pages is not 0 or a
+ *    power of two up to the maximum.
  *  - ERANGE: the IOVA span is not inside the IO page table's aperture
  *    (see iopfmap_info).
  *  - EADDRINUSE: the IOVA span overlaps a reserved region of an attached
@@ -640,10 +644,22 @@ struct iopfmap_sim_s1_unmap {
  * over one fails with EADDRINUSE. ATTACH refuses a device whose reserved
  * regions or aperture would cut an existing range.
  *
+ * A device whose IOMMU does not isolate its MSIs (no interrupt
+ * remapping) could raise any interrupt by writing the MSI doorbell:
+ * ATTACH refuses it with EPERM, as VFIO and iommufd do, unless the
+ * module parameter allow_unsafe_interrupts is set. The flag
+ * IOPFMAP_DEVICE_MSI_ISOLATED in @out_flags says which case it is.
+ *
  * DETACH, and close() of the context, first stop the device's faults
- * reaching iopfmap, then answer those in flight, then detach the group
- * and release its DMA ownership. Unmapped pages are unreachable by the
- * device before the call returns.
+ * reaching iopfmap, then answer those in flight, turn the device's bus
+ * mastering off (PCI_COMMAND_MASTER: a DMA still running when the group
+ * goes back to its default domain, an identity map on many hosts, must
+ * not reach memory), then detach the group and release its DMA
+ * ownership. The device's driver turns bus mastering on again before its
+ * next DMA. Unmapped pages are unreachable by the device before the call
+ * returns. A device that is removed (hot unplug, sysfs remove) while
+ * attached is detached the same way first, with the netlink reason
+ * "removed"; its id then names nothing (ENOENT).
  */
 
 /* iopfmap_device_attach.flags */
@@ -652,6 +668,7 @@ struct iopfmap_sim_s1_unmap {
 
 /* iopfmap_device_attach.out_flags */
 #define IOPFMAP_DEVICE_HW_IOPF	(1U << 0)	/* hardware faults reach us */
+#define IOPFMAP_DEVICE_MSI_ISOLATED (1U << 1)	/* MSIs are remapped */
 
 /* Distinct IOMMU domains one context may hold. */
 #define IOPFMAP_DOMAINS_MAX	4
@@ -667,9 +684,10 @@ struct iopfmap_sim_s1_unmap {
  *        NUL-terminated
  * @out_dev_id: the device's id in the context, for IOPFMAP_DEVICE_DETACH;
  *              never 0
- * @out_flags: IOPFMAP_DEVICE_* bits: IOPFMAP_DEVICE_HW_IOPF if the IOMMU
- *             driver enabled I/O page faults for the device and they reach
- *             iopfmap
+ * @out_flags: IOPFMAP_DEVICE_* bits: IOPFMAP_DEVICE_MSI_ISOLATED if the
+ *             IOMMU isolates the device's MSIs; IOPFMAP_DEVICE_HW_IOPF if
+ *             the IOMMU driver enabled I/O page faults for the device and
+ *             they reach iopfmap
  * @out_pgsize_bitmap: page sizes of the device's domain, as its IOMMU
  *                     driver reports them (iopfmap uses only the base page
  *                     and 2 MiB of them: see iopfmap_info)
@@ -694,6 +712,8 @@ struct iopfmap_sim_s1_unmap {
  *    IOPFMAP_FEATURE_HW_IOPF); or the IOMMU cannot keep the device's DMA
  *    cache coherent (IOMMU_CAP_CACHE_COHERENCY): iopfmap maps every page
  *    cacheable (IOMMU_CACHE), as VFIO and iommufd do.
+ *  - EPERM: the IOMMU does not isolate the group's MSIs, and
+ *    allow_unsafe_interrupts is not set.
  *  - EFAULT: the struct cannot be written back; nothing is attached.
  *  - Others from the IOMMU driver when it cannot allocate or attach a
  *    domain (ENOMEM, EINVAL).
@@ -802,8 +822,12 @@ struct iopfmap_sim_stats {
  *    arriving at a full queue is answered INVALID at once and counted as
  *    an overflow.
  *  - With a timeout, a group not answered within @timeout_ms of its
- *    arrival is answered INVALID and counted. The default is no timeout:
- *    PCIe sets none, and a device may wait as long as its handler takes.
+ *    arrival is answered INVALID and counted. The default is no timeout
+ *    for the simulated device's groups, whose waiter can be killed. A
+ *    device's group (an attached device: PRI, or a driver's software page
+ *    request) waits at most IOPFMAP_QUEUE_DEVICE_TIMEOUT_MS, whatever
+ *    @timeout_ms says, and is then answered INVALID and counted as a
+ *    timeout: a device never waits forever.
  *  - DETACH of a device, or close() of the context, answers that
  *    device's groups INVALID. A queue whose context is gone reads end of
  *    file, polls EPOLLHUP, and fails new uring commands with ENODEV.
@@ -977,6 +1001,9 @@ struct iopfmap_fault_record {
 	__u32 range_id;
 	__u32 __reserved;
 };
+
+/* The longest a device's group waits in a fault queue (milliseconds). */
+#define IOPFMAP_QUEUE_DEVICE_TIMEOUT_MS	5000
 
 /**
  * struct iopfmap_fault_response - one answer, as written to a queue

@@ -61,10 +61,13 @@ enum iopfmap_fault_path {
  * @IOPFMAP_DETACH_REASON_REQUEST: IOPFMAP_DEVICE_DETACH.
  * @IOPFMAP_DETACH_REASON_CTX_CLOSE: The context was closed with the device
  *   attached.
+ * @IOPFMAP_DETACH_REASON_REMOVED: The device was removed (hot unplug, sysfs
+ *   remove) while attached.
  */
 enum iopfmap_detach_reason {
 	IOPFMAP_DETACH_REASON_REQUEST,
 	IOPFMAP_DETACH_REASON_CTX_CLOSE,
+	IOPFMAP_DETACH_REASON_REMOVED,
 };
 
 enum {
