@@ -25,9 +25,9 @@ DKMS_SRC := /usr/src/iopfmap-$(VERSION)
 
 export BUILD VERSION
 
-.PHONY: all module modules userspace tests tools iopfd deps check demo bench \
-	sparse checkpatch netlink-gen vm-payload install uninstall dkms-install \
-	dkms-uninstall clean help
+.PHONY: all module modules userspace tests tools iopfd deps check check-debug \
+	demo bench sparse checkpatch netlink-gen vm-payload install uninstall \
+	dkms-install dkms-uninstall clean help
 
 all: module userspace
 
@@ -38,6 +38,7 @@ help:
 	@echo 'make bench        benchmarks in a guest per kernel: ratios to in-run references'
 	@echo 'make deps         install what the above need (root, Debian 12)'
 	@echo 'make modules      the module for every kernel of the matrix (KERNELS, BUILD_KERNELS)'
+	@echo 'make check-debug  the suite and the fail_nth sweep on KASAN, lockdep and kmemleak kernels'
 	@echo 'make sparse       sparse over kmod/ for every kernel of the matrix'
 	@echo 'make checkpatch   checkpatch.pl --strict over kmod/ and include/'
 	@echo 'make netlink-gen  regenerate the netlink uapi header from docs/netlink/specs'
@@ -85,6 +86,9 @@ deps:
 
 check:
 	@tools/check.sh
+
+check-debug:
+	@tools/check-debug.sh
 
 demo:
 	@tools/demo.sh

@@ -683,9 +683,16 @@ static int iopfmap_iommu_fault(struct iommu_fault *evt, void *data)
 	return iopfmap_device_queue(data, &fault, NULL);
 }
 
+/*
+ * An attachment is by requester ID, so only page requests without a
+ * PASID could reach us, and on x86 no IOMMU driver of this generation
+ * delivers one: Intel's answers each INVALID itself (intel/svm.c, "Page
+ * request without PASID"), AMD-Vi sends no page responses. SMMUv3
+ * reports stalls. The handler still takes software page requests.
+ */
 bool iopfmap_hw_iopf_supported(void)
 {
-	return true;
+	return !IS_ENABLED(CONFIG_X86);
 }
 
 static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
@@ -706,7 +713,8 @@ static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 		return ret;
 	idev->fault_handler = true;
 	/* Fails (ENODEV) for a device without PRI or stall. */
-	if (!iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF))
+	if (iopfmap_hw_iopf_supported() &&
+	    !iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF))
 		idev->flags |= IOPFMAP_DEVICE_HW_IOPF;
 	return 0;
 }

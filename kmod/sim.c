@@ -340,6 +340,16 @@ int iopfmap_sim_create(struct iopfmap_ucmd *ucmd)
 	spin_lock_init(&sim->lock);
 	mutex_init(&sim->prq_lock);
 
+	/*
+	 * The answer first: once the table is published, other threads may
+	 * map into it, and it could not be taken back for a failed copy.
+	 */
+	cmd->out_pgsize_bitmap = pgsizes;
+	cmd->out_iova_last = sim->iopt.iova_last;
+	ret = iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
+	if (ret)
+		goto err_free;
+
 	mutex_lock(&ctx->lock);
 	if (ctx->iopt) {
 		ret = -EEXIST;
@@ -350,15 +360,14 @@ int iopfmap_sim_create(struct iopfmap_ucmd *ucmd)
 		smp_store_release(&ctx->iopt, &sim->iopt);
 	}
 	mutex_unlock(&ctx->lock);
-	if (ret) {
-		mutex_destroy(&sim->prq_lock);
-		kvfree(sim);
-		return ret;
-	}
+	if (ret)
+		goto err_free;
+	return 0;
 
-	cmd->out_pgsize_bitmap = pgsizes;
-	cmd->out_iova_last = sim->iopt.iova_last;
-	return iopfmap_ucmd_respond(ucmd, sizeof(*cmd));
+err_free:
+	mutex_destroy(&sim->prq_lock);
+	kvfree(sim);
+	return ret;
 }
 
 /* At release(), after every range: nothing uses the table any more. */

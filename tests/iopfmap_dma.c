@@ -1340,6 +1340,137 @@ TEST_F_TIMEOUT(dma, inval_migrate, 60)
 	free(out);
 }
 
+/*
+ * Automatic NUMA balancing: the one test that runs with the scanner (the
+ * others opt out, see iopfmap_utils.h). The scanner turns the task's pages
+ * PROT_NONE now and then to learn which node uses them, and may migrate
+ * them: each pass is a real invalidation of the range. The knobs make it
+ * scan at once and often; the teardown puts them back.
+ */
+#define NUMA_SYSCTL	"/proc/sys/kernel/numa_balancing"
+#define NUMA_DEBUGFS	"/sys/kernel/debug/sched/numa_balancing/"
+
+static const char *const numa_knobs[] = {
+	NUMA_SYSCTL,
+	NUMA_DEBUGFS "scan_delay_ms",
+	NUMA_DEBUGFS "scan_period_min_ms",
+	NUMA_DEBUGFS "scan_size_mb",
+};
+static const long numa_fast[] = { 1, 0, 10, 256 };
+static long numa_saved[ARRAY_SIZE(numa_knobs)];
+
+FIXTURE(dma_numa)
+{
+	DMA_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(dma_numa)
+{
+	MEM_DESC_VARIANT;
+};
+
+FIXTURE_VARIANT_ADD(dma_numa, anon) { .desc = MEM_ANON };
+FIXTURE_VARIANT_ADD(dma_numa, thp) { .desc = MEM_THP };
+
+FIXTURE_SETUP(dma_numa)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(numa_knobs); i++)
+		numa_saved[i] = -1;
+	dma_state_setup(_metadata, &self->state, &variant->desc);
+	if (!numa_two_nodes())
+		SKIP(return, "one NUMA node: the scanner does not run (tools/vm/run --numa)");
+	if (read_long(NUMA_SYSCTL) < 0)
+		SKIP(return, "no %s: the kernel has no NUMA balancing",
+		     NUMA_SYSCTL);
+	for (i = 0; i < ARRAY_SIZE(numa_knobs); i++) {
+		numa_saved[i] = read_long(numa_knobs[i]);
+		if (numa_saved[i] >= 0)
+			ASSERT_EQ(0, write_long(numa_knobs[i], numa_fast[i]));
+	}
+	ASSERT_EQ(0, iopfmap_numa_balancing_scans_me());
+}
+
+FIXTURE_TEARDOWN(dma_numa)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(numa_knobs); i++)
+		if (numa_saved[i] >= 0)
+			write_long(numa_knobs[i], numa_saved[i]);
+	dma_state_teardown(_metadata, &self->state);
+}
+
+/*
+ * While the scanner unmaps the buffer under it, rounds of CPU writes read
+ * by the device and device writes read by the CPU keep seeing each other's
+ * data: the device never reads a page the CPU left, and its writes land in
+ * the pages the CPU reads. Runs until the range has seen several scanner
+ * passes (at most 600 rounds); a scanner that never came is a SKIP.
+ */
+TEST_F_TIMEOUT(dma_numa, scanner_keeps_dma_coherent, 240)
+{
+	char *want = malloc(self->len), *out = malloc(self->len);
+	struct iopfmap_stats st0, first, st1;
+	struct iopfmap_sim_dma d;
+	unsigned int round;
+	__u64 passes = 0;
+
+	ASSERT_TRUE(want && out);
+	st0 = iopfmap_get_stats(_metadata, self->fd, self->iova);
+	first = st1 = st0;
+	for (round = 0; round < 600 && passes < 4; round++) {
+		/* The CPU writes; the device reads it. */
+		pattern(want, self->len, 2 * round);
+		memcpy(self->buf, want, self->len);
+		d = do_dma(_metadata, self->fd, DMA_READ, self->iova, out,
+			   self->len);
+		ASSERT_EQ((__u32)IOPFMAP_SIM_DMA_OK, d.out_status)
+			TH_LOG("round %u: DMA read %s at %#llx", round,
+			       iopfmap_dma_status_name(d.out_status),
+			       (unsigned long long)d.out_fault_iova);
+		if (!same(_metadata, "DMA read of what the CPU wrote", out,
+			  want, self->len))
+			break;
+		/* The device writes; the CPU reads it. */
+		pattern(want, self->len, 2 * round + 1);
+		d = do_dma(_metadata, self->fd, DMA_WRITE, self->iova, want,
+			   self->len);
+		ASSERT_EQ((__u32)IOPFMAP_SIM_DMA_OK, d.out_status)
+			TH_LOG("round %u: DMA write %s at %#llx", round,
+			       iopfmap_dma_status_name(d.out_status),
+			       (unsigned long long)d.out_fault_iova);
+		if (!same(_metadata, "CPU read of what the device wrote",
+			  self->buf, want, self->len))
+			break;
+		st1 = iopfmap_get_stats(_metadata, self->fd, self->iova);
+		if (!round)
+			first = st1;
+		passes = st1.out_invalidations - st0.out_invalidations;
+		usleep(10000);	/* the scanner runs on the way back to user */
+	}
+	/* A last read: the device gets back what the scanner took away. */
+	d = do_dma(_metadata, self->fd, DMA_READ, self->iova, out, self->len);
+	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_OK, d.out_status);
+	same(_metadata, "the last DMA read", out, self->buf, self->len);
+	st1 = iopfmap_get_stats(_metadata, self->fd, self->iova);
+	TH_LOG("%u rounds, %llu invalidations, %llu pages unmapped, %llu faults",
+	       round, (unsigned long long)passes,
+	       (unsigned long long)(st1.out_pages_unmapped - st0.out_pages_unmapped),
+	       (unsigned long long)(st1.out_faults - st0.out_faults));
+	free(want);
+	free(out);
+	if (!passes)
+		SKIP(return, "the NUMA balancing scanner did not touch the buffer in %u rounds",
+		     round);
+	if (st1.out_pages_unmapped > first.out_pages_unmapped)
+		EXPECT_LT(first.out_faults, st1.out_faults)
+			TH_LOG("pages left the IO page table, and no fault brought them back");
+	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(self->fd, self->iova, self->len,
+					    NULL));
+}
+
 /* Splitting a PMD-mapped THP drops the 2 MiB IO mapping. */
 TEST_F(dma_thp, inval_thp_split)
 {

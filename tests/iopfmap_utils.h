@@ -45,6 +45,33 @@
 #define offsetofend(TYPE, MEMBER) \
 	(offsetof(TYPE, MEMBER) + sizeof(((TYPE *)0)->MEMBER))
 #endif
+/*
+ * Automatic NUMA balancing unmaps a task's pages now and then to sample
+ * where they are used: each time is a real invalidation, after which the
+ * device re-faults. Tests that count faults, mappings or unmaps would see
+ * extra ones, so every test program opts out when it starts: a task
+ * policy without MPOL_F_MOF (here MPOL_LOCAL: allocate on the local node,
+ * fall back to others) makes the scanner skip the task's memory
+ * (vma_policy_mof()). Children inherit it. The one test that runs with
+ * the scanner calls iopfmap_numa_balancing_scans_me().
+ */
+#ifndef MPOL_DEFAULT
+#define MPOL_DEFAULT	0
+#endif
+#ifndef MPOL_LOCAL
+#define MPOL_LOCAL	4
+#endif
+static void __attribute__((constructor)) iopfmap_numa_balancing_skips_me(void)
+{
+	syscall(SYS_set_mempolicy, MPOL_LOCAL, NULL, 0UL);
+}
+
+/* Back to the default policy, which the NUMA balancing scanner scans. */
+static inline int iopfmap_numa_balancing_scans_me(void)
+{
+	return syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0UL) ? -errno : 0;
+}
+
 /* As in the kernel: 0, or a build error if @e is true. */
 #define IOPFMAP_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int:(-!!(e)); }))
 

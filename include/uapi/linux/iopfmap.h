@@ -102,7 +102,10 @@ enum {
  * faults that the IOMMU driver reports for an attached device (PCIe PRI,
  * SMMU stall). Without it, an attached device's page requests never reach
  * iopfmap: only PIN ranges, or a driver that raises software page requests
- * (docs/kernel-apis.md), make its DMA work.
+ * (docs/kernel-apis.md), make its DMA work. Reported on kernels before 6.9
+ * whose IOMMU drivers deliver page requests without a PASID (not x86).
+ * Since 6.9 faults reach only domains attached with iommufd's handle,
+ * so it is not reported there.
  * IOPFMAP_FEATURE_QUEUE: fault queues (QUEUE_ALLOC, QUEUE_GET_INFO, the
  * fault queue fd), range ids from MAP, context ids from GET_INFO, and
  * SIM_GET_STATS.
