@@ -347,21 +347,6 @@ FIXTURE(raw_run)
 	char *stg;
 };
 
-/* The PFN of @addr in this process (root), 0 if none. */
-static __u64 pagemap_pfn(const void *addr)
-{
-	__u64 ent = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &ent, sizeof(ent),
-		  (uintptr_t)addr / psz * sizeof(ent)) != sizeof(ent))
-		ent = 0;
-	close(fd);
-	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
-}
-
 /* AnonHugePages of the mapping at @addr, in kB, from smaps; -1 if none. */
 static long anon_huge_kb(const void *addr)
 {
@@ -388,13 +373,13 @@ static long anon_huge_kb(const void *addr)
 /* Whether the run's pages are physically contiguous from a 64 KiB frame. */
 static bool run_contiguous(const char *mem)
 {
-	__u64 pfn0 = pagemap_pfn(mem);
+	__u64 pfn0 = iopfmap_pagemap_pfn(mem);
 	unsigned int i;
 
 	if (!pfn0 || pfn0 % RUN_WINDOW)
 		return false;
 	for (i = 1; i < RUN_PAGES; i++)
-		if (pagemap_pfn(mem + i * psz) != pfn0 + i)
+		if (iopfmap_pagemap_pfn(mem + i * psz) != pfn0 + i)
 			return false;
 	return true;
 }

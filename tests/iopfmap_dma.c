@@ -299,23 +299,6 @@ static long smaps_kb(const void *addr, const char *field)
 	return kb;
 }
 
-/* The PFN that /proc/self/pagemap gives for @addr (root), 0 if none. */
-static __u64 pagemap_pfn(const void *addr)
-{
-	__u64 ent = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &ent, sizeof(ent),
-		  (uintptr_t)addr / psz * sizeof(ent)) != sizeof(ent))
-		ent = 0;
-	close(fd);
-	if (!(ent & (1ULL << 63)))
-		return 0;
-	return ent & ((1ULL << 55) - 1);
-}
-
 static bool numa_two_nodes(void)
 {
 	return access("/sys/devices/system/node/node1", F_OK) == 0;
@@ -1561,7 +1544,8 @@ TEST_F_TIMEOUT(dma_anon, inval_ksm_merge, 90)
 	read_all(_metadata, &self->state, out);
 	ASSERT_EQ((long)self->npages,
 		  mapped_in(_metadata, self->fd, self->iova, self->len));
-	ASSERT_NE(pagemap_pfn(self->buf), pagemap_pfn(self->buf + psz));
+	ASSERT_NE(iopfmap_pagemap_pfn(self->buf),
+		  iopfmap_pagemap_pfn(self->buf + psz));
 	prime_iotlb(_metadata, self->fd, DMA_READ, self->iova, NULL, 2 * psz);
 
 	self->ksm_run = read_long(KSM_DIR "run");
@@ -1577,8 +1561,8 @@ TEST_F_TIMEOUT(dma_anon, inval_ksm_merge, 90)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		usleep(50 * 1000);
-		pfn0 = pagemap_pfn(self->buf);
-		pfn1 = pagemap_pfn(self->buf + psz);
+		pfn0 = iopfmap_pagemap_pfn(self->buf);
+		pfn1 = iopfmap_pagemap_pfn(self->buf + psz);
 		merged = pfn0 && pfn0 == pfn1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (!merged && t.tv_sec - t0.tv_sec < 30);
@@ -1603,7 +1587,8 @@ TEST_F_TIMEOUT(dma_anon, inval_ksm_merge, 90)
 	     self->buf + psz, a + psz, psz);
 	dma_ok(_metadata, self->fd, DMA_READ, self->iova + psz, out, psz);
 	same(_metadata, "DMA read of page 1", out, a + psz, psz);
-	EXPECT_NE(pagemap_pfn(self->buf), pagemap_pfn(self->buf + psz));
+	EXPECT_NE(iopfmap_pagemap_pfn(self->buf),
+		  iopfmap_pagemap_pfn(self->buf + psz));
 
 	free(a);
 	free(w);

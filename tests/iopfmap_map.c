@@ -1067,21 +1067,6 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 	TH_LOG("%llu retries", (unsigned long long)st.out_retries);
 }
 
-/* The PFN of @addr in this process (root), 0 if none. */
-static __u64 pfn_of(const void *addr)
-{
-	__u64 ent = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &ent, sizeof(ent),
-		  (uintptr_t)addr / psz * sizeof(ent)) != sizeof(ent))
-		ent = 0;
-	close(fd);
-	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
-}
-
 #define KPF_DIRTY	4
 #define KPF_THP		22
 
@@ -1125,7 +1110,7 @@ TEST_F(sim, dirty_every_folio_of_a_huge_entry)
 	mem = (char *)(((uintptr_t)region + SZ_2M - 1) & ~(SZ_2M - 1));
 	ASSERT_EQ(0, madvise(mem, SZ_2M, MADV_HUGEPAGE));
 	fill(mem, SZ_2M, 3);
-	pfn0 = pfn_of(mem);
+	pfn0 = iopfmap_pagemap_pfn(mem);
 	if (!(kpageflags(pfn0) & (1ULL << KPF_THP)) || pfn0 % 512)
 		SKIP(return, "no THP for the test (transparent_hugepage off?)");
 
@@ -1136,10 +1121,10 @@ TEST_F(sim, dirty_every_folio_of_a_huge_entry)
 		 (unsigned long)mem, (unsigned long)(mem + SZ_2M));
 	ASSERT_LT(0, write(fd, cmd, strlen(cmd)));
 	close(fd);
-	ASSERT_FALSE(!!(kpageflags(pfn_of(mem)) & (1ULL << KPF_THP)))
+	ASSERT_FALSE(!!(kpageflags(iopfmap_pagemap_pfn(mem)) & (1ULL << KPF_THP)))
 		TH_LOG("the THP was not split");
 	for (i = 0; i < 512; i++)
-		ASSERT_EQ(pfn0 + i, pfn_of(mem + i * psz));
+		ASSERT_EQ(pfn0 + i, iopfmap_pagemap_pfn(mem + i * psz));
 	/* Clean, lazily freeable, but still mapped writable. */
 	ASSERT_EQ(0, madvise(mem, SZ_2M, MADV_FREE));
 	ASSERT_FALSE(!!(kpageflags(pfn0 + 100) & (1ULL << KPF_DIRTY)));
@@ -1150,7 +1135,7 @@ TEST_F(sim, dirty_every_folio_of_a_huge_entry)
 			     src, psz));
 	EXPECT_EQ(1ULL, iopfmap_get_stats(_metadata, self->fd,
 					  iova).out_huge_mappings);
-	ASSERT_EQ(pfn0 + 100, pfn_of(mem + 100 * psz));
+	ASSERT_EQ(pfn0 + 100, iopfmap_pagemap_pfn(mem + 100 * psz));
 	/* The entry leaves (mprotect): page 100's folio is dirty. */
 	ASSERT_EQ(0, mprotect(mem, SZ_2M, PROT_READ));
 	EXPECT_EQ(0, query(self->fd, 0, iova, SZ_2M, NULL));

@@ -212,7 +212,12 @@ static void run_on(int cpu)
  * 10 s (CONFIG_RCU_LAZY): the test waits that long before it loads the
  * module again, and make check boots with rcu_nocbs=all.
  */
-TEST(unload_right_after_queue_close)
+FIXTURE(unload) {};
+FIXTURE_SETUP(unload) {}
+FIXTURE_TEARDOWN(unload) {}
+
+/* 20 loads take minutes on a KASAN kernel under TCG (make check-debug). */
+TEST_F_TIMEOUT(unload, right_after_queue_close, 300)
 {
 	struct iopfmap_queue_alloc qa;
 	const char *ko;

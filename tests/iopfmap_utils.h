@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/mempolicy.h>
 #include <linux/iopfmap.h>
 #include <linux/module.h>	/* MODULE_INIT_COMPRESSED_FILE */
 
@@ -55,12 +56,6 @@
  * (vma_policy_mof()). Children inherit it. The one test that runs with
  * the scanner calls iopfmap_numa_balancing_scans_me().
  */
-#ifndef MPOL_DEFAULT
-#define MPOL_DEFAULT	0
-#endif
-#ifndef MPOL_LOCAL
-#define MPOL_LOCAL	4
-#endif
 static void __attribute__((constructor)) iopfmap_numa_balancing_skips_me(void)
 {
 	syscall(SYS_set_mempolicy, MPOL_LOCAL, NULL, 0UL);
@@ -70,6 +65,22 @@ static void __attribute__((constructor)) iopfmap_numa_balancing_skips_me(void)
 static inline int iopfmap_numa_balancing_scans_me(void)
 {
 	return syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0UL) ? -errno : 0;
+}
+
+/* The PFN /proc/self/pagemap gives for @addr (needs root), 0 if none. */
+static inline __u64 iopfmap_pagemap_pfn(const void *addr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	__u64 ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent),
+		  (uintptr_t)addr / page * sizeof(ent)) != sizeof(ent))
+		ent = 0;
+	close(fd);
+	return ent & (1ULL << 63) ? ent & ((1ULL << 55) - 1) : 0;
 }
 
 /* As in the kernel: 0, or a build error if @e is true. */

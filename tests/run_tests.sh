@@ -47,14 +47,17 @@ set -- $tests
 echo "TAP version 13"
 echo "1..$#"
 
-if [ ! -e /dev/iopfmap ]; then
+# Loads the module unless it is loaded. Before each program: a program
+# that unloads it and fails half-way must not turn the rest into skips.
+load_module() {
+	[ -e /dev/iopfmap ] && return 0
 	# shellcheck disable=SC2086 # the parameters are words
 	timeout 60 modprobe iopfmap $IOPFMAP_MODULE_PARAMS 2>/dev/null ||
 		timeout 60 insmod \
 			"${IOPFMAP_KO:-/lib/modules/$(uname -r)/extra/iopfmap.ko}" \
 			$IOPFMAP_MODULE_PARAMS 2>/dev/null ||
 		echo "# iopfmap module could not be loaded; tests will say why"
-fi
+}
 # On a kernel with kmemleak (make check-debug) each program is followed by
 # a scan: any unreferenced object it left fails it. Objects younger than
 # 5 s are not reported yet, hence the wait; what the boot leaked is
@@ -73,6 +76,7 @@ num=0
 failed=0
 for t in "$@"; do
 	num=$((num + 1))
+	load_module
 	echo "# selftests: iopfmap: $t"
 	kmsg "iopfmap-selftest: start $num $t"
 	{

@@ -63,7 +63,7 @@ for series in ${DEBUG_SERIES:-6.12 7.x}; do
 	while IFS= read -r line; do
 		failures+=("$kv: ${line#failed: }")
 	done < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | tail -n +2)
-	injected=$(sed -n 's/.*# \([0-9]*\) injected failures$/\1/p' "$log" |
+	injected=$(sed -n 's/.*:\([0-9]*\) injected failures$/\1/p' "$log" |
 		   awk '{ n += $1 } END { print n + 0 }')
 	echo "# $kv: $injected failures injected by the fail_nth sweep"
 	case $rc in
