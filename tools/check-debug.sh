@@ -58,20 +58,10 @@ for series in ${DEBUG_SERIES:-6.12 7.x}; do
 		--append "hugepages=32 rcu_nocbs=all kmemleak=on ${CHECK_APPEND:-}" \
 		-- 'IOPFMAP_TEST_TIMEOUT=3600 /iopfmap/tests/run_tests.sh' | tee "$log"
 	rc=${PIPESTATUS[0]}
-	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)
-	npass=$((npass + p)) nfail=$((nfail + f)) nskip=$((nskip + s))
-	while IFS= read -r line; do
-		failures+=("$kv: ${line#failed: }")
-	done < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | tail -n +2)
+	count_guest "$log" "$rc" "$kv" "$guest_timeout" || true
 	injected=$(sed -n 's/.*:\([0-9]*\) injected failures$/\1/p' "$log" |
 		   awk '{ n += $1 } END { print n + 0 }')
 	echo "# $kv: $injected failures injected by the fail_nth sweep"
-	case $rc in
-	0) ;;
-	124) nfail=$((nfail + 1)); failures+=("$kv: the guest timed out after ${guest_timeout}s") ;;
-	125) nfail=$((nfail + 1)); failures+=("$kv: the guest died or logged a kernel bug outside the tests") ;;
-	*) [ "$f" -gt 0 ] || { nfail=$((nfail + 1)); failures+=("$kv: run_tests.sh exited $rc"); } ;;
-	esac
 done
 
 section "summary"

@@ -99,7 +99,7 @@ device_tests="iopfmap_device iopfmap_device_raw"
 
 # guest KVER IOMMU PROGRAMS...: one guest run, counted.
 guest() {
-	local kv=$1 iommu=$2 log rc p f s line
+	local kv=$1 iommu=$2 log rc
 	shift 2
 
 	section "guest: $kv, $iommu"
@@ -111,20 +111,9 @@ guest() {
 		--append "slub_debug=FZPU hugepages=32 rcu_nocbs=all ${CHECK_APPEND:-}" \
 		-- /iopfmap/tests/run_tests.sh "$@" | tee "$log"
 	rc=${PIPESTATUS[0]}
-	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)
-	npass=$((npass + p)) nfail=$((nfail + f)) nskip=$((nskip + s))
-	while IFS= read -r line; do
-		failures+=("$kv $iommu: ${line#failed: }")
-	done < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | tail -n +2)
-	case $rc in
-	0) [ "$f" -eq 0 ] && tested=$((tested + 1)) ;;
-	124) nfail=$((nfail + 1)); failures+=("$kv $iommu: the guest timed out after ${guest_timeout}s") ;;
-	125) nfail=$((nfail + 1)); failures+=("$kv $iommu: the guest died or logged a kernel bug outside the tests") ;;
-	*) if [ "$f" -eq 0 ]; then
-		nfail=$((nfail + 1))
-		failures+=("$kv $iommu: run_tests.sh exited $rc")
-	   fi ;;
-	esac
+	if count_guest "$log" "$rc" "$kv $iommu" "$guest_timeout"; then
+		tested=$((tested + 1))
+	fi
 }
 
 # Why KVER cannot drive IOMMU model $2, or nothing: a driver its

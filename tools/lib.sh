@@ -157,3 +157,31 @@ in_kernel_root() {
 ksrc_dir() {
 	echo "$build/ksrc/$1"
 }
+
+# count_guest LOG RC LABEL TIMEOUT: adds one guest run, its TAP in LOG
+# and tools/vm/run's exit status RC, to the caller's npass, nfail, nskip
+# and failures (failures named after LABEL). Returns 0 when the guest
+# ran its tests to the end and none failed.
+count_guest() {
+	local log=$1 rc=$2 label=$3 timeout=$4 p f s line
+
+	read -r p f s < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | head -n 1)
+	npass=$((npass + p)) nfail=$((nfail + f)) nskip=$((nskip + s))
+	while IFS= read -r line; do
+		failures+=("$label: ${line#failed: }")
+	done < <(awk -f "$top/tests/lib/tap-summary.awk" "$log" | tail -n +2)
+	case $rc in
+	0) [ "$f" -eq 0 ] ;;
+	124) nfail=$((nfail + 1))
+	     failures+=("$label: the guest timed out after ${timeout}s")
+	     return 1 ;;
+	125) nfail=$((nfail + 1))
+	     failures+=("$label: the guest died or logged a kernel bug outside the tests")
+	     return 1 ;;
+	*) if [ "$f" -eq 0 ]; then
+		nfail=$((nfail + 1))
+		failures+=("$label: run_tests.sh exited $rc")
+	   fi
+	   return 1 ;;
+	esac
+}
