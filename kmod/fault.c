@@ -10,6 +10,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/error-injection.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
@@ -86,10 +87,11 @@ static void iopfmap_fault_hugetlb_flags(struct mm_struct *mm,
  * mapped with the access asked for, -EFAULT when the CPU has no such page
  * (no VMA, no permission), -EBUSY when invalidations kept racing for
  * IOPFMAP_FAULT_RETRIES_MAX attempts, or another errno from the IO page
- * table.
+ * table. A fault-injection point (fail_function): every fault path, the
+ * device workqueue's included, must answer INVALID when it fails.
  */
-static int iopfmap_range_fault(struct iopfmap_range *range,
-			       unsigned long index, bool write)
+static noinline int iopfmap_range_fault(struct iopfmap_range *range,
+					unsigned long index, bool write)
 {
 	unsigned int retries = 0, nomem = 0;
 	struct mm_struct *mm = range->mm;
@@ -218,6 +220,7 @@ out_free:
 	kvfree(pfns);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(iopfmap_range_fault, ERRNO);
 
 /*
  * Answers one page request. Faults on different ranges share nothing

@@ -21,6 +21,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/bitmap.h>
 #include <linux/completion.h>
+#include <linux/error-injection.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
@@ -370,6 +371,22 @@ static void iopfmap_queue_finish_slots(struct list_head *ready)
 }
 
 /*
+ * Writes a slot's @nr records into its command's buffer, in the
+ * submitter's task: 0 or -EFAULT. A fault-injection point (fail_function)
+ * for what follows a failed copy, a dying task's included: the group goes
+ * back to the head of the queue and the command ends -EFAULT.
+ */
+static noinline int iopfmap_qslot_copy_records(struct iopfmap_qslot *slot,
+					       u32 nr)
+{
+	if (copy_to_user(u64_to_user_ptr(slot->records), slot->buf,
+			 nr * IOPFMAP_QUEUE_RECORD_SIZE))
+		return -EFAULT;
+	return 0;
+}
+ALLOW_ERROR_INJECTION(iopfmap_qslot_copy_records, ERRNO);
+
+/*
  * Task work of a completed slot: writes the records into the submitter's
  * buffer. A task that is dying, or task work that runs only to be
  * cancelled, cannot take them: the group goes back.
@@ -385,8 +402,7 @@ static void iopfmap_qslot_done(struct io_uring_cmd *cmd,
 
 	if (result > 0 &&
 	    (cancel || (current->flags & (PF_EXITING | PF_KTHREAD)) ||
-	     copy_to_user(u64_to_user_ptr(slot->records), slot->buf,
-			  result * IOPFMAP_QUEUE_RECORD_SIZE))) {
+	     iopfmap_qslot_copy_records(slot, result))) {
 		spin_lock(&q->lock);
 		iopfmap_queue_undeliver(q, slot->buf[0].cookie);
 		slot->cmd = NULL;
@@ -792,7 +808,7 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 	struct iopfmap_fault_record *buf = NULL;
 	struct iopfmap_qcmd_pdu *pdu;
 	struct iopfmap_qgroup *g;
-	u64 records, cookie = 0;
+	u64 cookie = 0;
 	int ret = 0;
 	u32 nr = 0;
 
@@ -825,9 +841,9 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 			slot->buf = buf;
 			buf = NULL;
 		}
+		/* Stable while slot->cmd is ours: a second FETCH gets EBUSY. */
 		if (fetch)
 			slot->records = fetch->records;
-		records = slot->records;
 		if (!list_empty(&q->pending)) {
 			/* A group waits: no need to park. */
 			g = list_first_entry(&q->pending,
@@ -851,8 +867,7 @@ static int iopfmap_qslot_arm(struct iopfmap_queue *q, struct io_uring_cmd *cmd,
 	if (nr) {
 		/* We run in the submitter, which can take the records now. */
 		ret = nr;
-		if (copy_to_user(u64_to_user_ptr(records), slot->buf,
-				 nr * IOPFMAP_QUEUE_RECORD_SIZE)) {
+		if (iopfmap_qslot_copy_records(slot, nr)) {
 			LIST_HEAD(ready);
 
 			ret = -EFAULT;

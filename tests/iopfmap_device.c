@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "iopfmap_edu_utils.h"
+#include "iopfmap_fail_nth.h"
 
 /*
  * The harness's TEST_F() wrapper assigns its local "child" between its
@@ -1554,6 +1555,155 @@ TEST_F(device, forward_without_reader_is_bounded)
 	EXPECT_EQ(0U, qi.out_timeout_ms);
 	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 	close(qfd);
+}
+
+/* ---- fail_nth: ATTACH, DETACH and the device's fault worker ------- */
+
+FIXTURE(device_fail_nth)
+{
+	struct dev_state s;
+	struct fi_nth nth;
+	long refcnt;
+};
+
+FIXTURE_SETUP(device_fail_nth)
+{
+	const char *why = fi_unavailable();
+
+	self->nth.fd = -1;
+	self->s.fd = -1;
+	self->s.efd = -1;
+	self->s.memfd = -1;
+	if (why)
+		SKIP(return, "%s", why);
+	self->refcnt = fi_module_refcnt();
+	dev_setup(_metadata, &self->s, KIND_ANON);
+	if (!self->s.nedus)
+		return;
+	why = fi_begin(_metadata, &self->nth);
+	ASSERT_EQ(NULL, why) TH_LOG("%s", why);
+}
+
+FIXTURE_TEARDOWN(device_fail_nth)
+{
+	fi_end(_metadata, &self->nth);
+	dev_teardown(_metadata, &self->s);
+}
+
+/*
+ * A failed ATTACH leaves the context without an IO page table and the
+ * device with its driver: attaching it again works, in this context or,
+ * after close(), in the next run's.
+ */
+TEST_F(device_fail_nth, attach)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a;
+	bool fired;
+	int fd, ret;
+
+	FI_SWEEP(&self->nth) {
+		OPEN_CONTEXT(&fd);
+		fi_nth_arm(_metadata, &self->nth);
+		ret = _test_attach(fd, s->edu[0], 0, &a);
+		fired = fi_nth_fired(_metadata, &self->nth);
+		if (!fired) {
+			ASSERT_EQ(0, ret) TH_LOG("ATTACH: %s", strerror(-ret));
+			close(fd);
+			break;
+		}
+		if (ret) {
+			EXPECT_TRUE(fi_injected_errno(ret))
+				TH_LOG("run %u: ATTACH: %s", self->nth.n,
+				       strerror(-ret));
+			EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, fd))
+				TH_LOG("run %u: a failed ATTACH left an IO page table",
+				       self->nth.n);
+			attach(_metadata, fd, s->edu[0], 0);
+		}
+		map(_metadata, fd, IOVA_TGT, s->tgt, psz, RW);
+		close(fd);
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
+	fi_expect_idle(_metadata, self->refcnt);
+}
+
+/* DETACH either detached (a second one finds nothing) or did nothing. */
+TEST_F(device_fail_nth, detach)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_device_attach a;
+	bool fired;
+	int fd, ret;
+
+	FI_SWEEP(&self->nth) {
+		OPEN_CONTEXT(&fd);
+		a = attach(_metadata, fd, s->edu[0], 0);
+		map(_metadata, fd, IOVA_TGT, s->tgt, psz, RW);
+		fi_nth_arm(_metadata, &self->nth);
+		ret = _test_detach(fd, a.out_dev_id);
+		fired = fi_nth_fired(_metadata, &self->nth);
+		if (ret) {
+			EXPECT_TRUE(fired && fi_injected_errno(ret))
+				TH_LOG("run %u: DETACH: %s", self->nth.n,
+				       strerror(-ret));
+			EXPECT_EQ(0, _test_detach(fd, a.out_dev_id))
+				TH_LOG("run %u: a failed DETACH detached",
+				       self->nth.n);
+		} else {
+			EXPECT_EQ(-ENOENT, _test_detach(fd, a.out_dev_id));
+		}
+		close(fd);
+		if (!fired)
+			break;
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
+	fi_expect_idle(_metadata, self->refcnt);
+}
+
+/*
+ * The device's page requests are resolved by its workqueue, out of reach
+ * of the caller's counter: the fault fails once in the worker. The
+ * request is answered INVALID and counted so, nothing is mapped, and the
+ * next request for the page succeeds.
+ */
+TEST_F(device_fail_nth, fault_fails_in_the_worker)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_edu_fault req;
+	struct iopfmap_stats st0, st1;
+	int left;
+
+	attach(_metadata, s->fd, s->edu[0], 0);
+	map_both(_metadata, s, 0);
+	fi_only(_metadata, "iopfmap_range_fault");
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.name, sizeof(req.name), "%s", s->edu[0]);
+	req.iova = IOVA_TGT;
+	req.length = psz;
+	fi_fail_next_call(_metadata);
+	ASSERT_EQ(0, _test_ioctl(s->efd, IOPFMAP_EDU_FAULT, &req));
+	left = fi_calls_left();
+	fi_fail_never();
+	self->nth.injected += left == 0;
+	EXPECT_EQ(0, left) TH_LOG("the worker's fault was not reached");
+	EXPECT_EQ((__u32)IOPFMAP_EDU_INVALID, req.out_status)
+		TH_LOG("a fault that failed in the worker: %s",
+		       edu_status_name(req.out_status));
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 1, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_invalid + 1, st1.out_faults_invalid);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	EXPECT_EQ(0, iopfmap_bitmap_vs_iopt(s->fd, IOVA_TGT, TGT_PAGES * psz,
+					    NULL));
+
+	ASSERT_EQ(0, _test_ioctl(s->efd, IOPFMAP_EDU_FAULT, &req));
+	EXPECT_EQ((__u32)IOPFMAP_EDU_DONE, req.out_status)
+		TH_LOG("the same request again: %s",
+		       edu_status_name(req.out_status));
+	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 }
 
 TEST_HARNESS_MAIN

@@ -40,6 +40,7 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 
 #include "iopfmap_edu_utils.h"
+#include "iopfmap_fail_nth.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK	270
@@ -1992,6 +1993,196 @@ TEST_F(nl, event_inval_storm)
 	EXPECT_EQ(-ETIMEDOUT, ret)
 		TH_LOG("inval-storm-ntf under the threshold (count %u)",
 		       ev.count);
+}
+
+/* ---- fail_nth: each command with each injection point failing ------- */
+
+/*
+ * The nl fixture's context with its four ranges and a queue, and the
+ * sweep's counter. Each run uses a fresh socket, so that a dump cut short
+ * by a failure leaves nothing behind for the next run.
+ */
+FIXTURE(nl_fail_nth)
+{
+	int fd, qfd;
+	__u32 ctx_id;
+	__u32 ids[4];
+	char *mem;
+	struct fi_nth nth;
+	long refcnt;
+};
+
+FIXTURE_SETUP(nl_fail_nth)
+{
+	const char *why = fi_unavailable();
+
+	self->fd = -1;
+	self->qfd = -1;
+	self->nth.fd = -1;
+	self->mem = NULL;
+	if (why)
+		SKIP(return, "%s", why);
+	self->refcnt = fi_module_refcnt();
+	OPEN_CONTEXT(&self->fd);
+	if (!iopfmap_sim_available(self->fd))
+		SKIP(return, "module loaded without sim=1");
+	self->ctx_id = ctx_id_of(self->fd);
+	ASSERT_EQ(0, sim_create(self->fd));
+	self->mem = alloc_pages(A_PAGES + B_PAGES + P_PAGES + F_PAGES, 1);
+	ASSERT_NE(NULL, self->mem);
+	map_four(_metadata, self->fd, self->mem, self->ids);
+	self->qfd = queue_alloc(self->fd, 8, 0);
+	ASSERT_LE(0, self->qfd);
+	why = fi_begin(_metadata, &self->nth);
+	ASSERT_EQ(NULL, why) TH_LOG("%s", why);
+}
+
+FIXTURE_TEARDOWN(nl_fail_nth)
+{
+	fi_end(_metadata, &self->nth);
+	if (self->qfd >= 0)
+		close(self->qfd);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->nth.injected)
+		fi_expect_idle(_metadata, self->refcnt);
+}
+
+/* What one run of a command saw: its return, and objects it returned. */
+struct nl_run {
+	int ret;
+	struct nl_ctx c[MAX_OBJS];
+	struct nl_range r[MAX_OBJS];
+	struct nl_queue q[MAX_OBJS];
+	struct nl_dev d[MAX_OBJS];
+	struct nl_global g;
+};
+
+enum nl_op { OP_CTX_DO, OP_CTX_DUMP, OP_RANGE_DUMP, OP_QUEUE_DUMP,
+	     OP_DEV_DUMP, OP_STATS_DO, OP_RANGE_SET, NR_OPS };
+
+static const char *const op_names[NR_OPS] = {
+	"ctx-get do", "ctx-get dump", "range-get dump", "queue-get dump",
+	"dev-get dump", "stats-get do", "range-set do",
+};
+
+static int nl_run_op(struct nlc *n, enum nl_op op, __u32 ctx_id,
+		     __u32 range_id, __u32 prefetch, struct nl_run *x)
+{
+	struct nl_res res;
+
+	switch (op) {
+	case OP_CTX_DO:
+		return get_ctx(n, ctx_id, x->c, &res);
+	case OP_CTX_DUMP:
+		return dump_ctxs(n, x->c, MAX_OBJS);
+	case OP_RANGE_DUMP:
+		return dump_ranges(n, ctx_id, x->r, MAX_OBJS);
+	case OP_QUEUE_DUMP:
+		return dump_queues(n, ctx_id, x->q, MAX_OBJS);
+	case OP_DEV_DUMP:
+		return dump_devs(n, ctx_id, x->d, MAX_OBJS);
+	case OP_STATS_DO:
+		return get_global(n, &x->g);
+	case OP_RANGE_SET:
+		return range_set(n, ctx_id, range_id, prefetch, OMIT, &res);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A run that completed returned what the context holds. */
+static void nl_check_run(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(nl_fail_nth) *self, enum nl_op op,
+			 const struct nl_run *x)
+{
+	const struct nl_ctx *c;
+
+	switch (op) {
+	case OP_CTX_DO:
+		EXPECT_EQ(self->ctx_id, x->c[0].id);
+		EXPECT_EQ(4U, x->c[0].nr_ranges);
+		break;
+	case OP_CTX_DUMP:
+		c = find_ctx((struct nl_ctx *)x->c, x->ret, self->ctx_id);
+		EXPECT_NE(NULL, c);
+		if (c)
+			EXPECT_EQ(4U, c->nr_ranges);
+		break;
+	case OP_RANGE_DUMP:
+		EXPECT_EQ(4, x->ret);
+		break;
+	case OP_QUEUE_DUMP:
+		EXPECT_EQ(1, x->ret);
+		EXPECT_EQ(8U, x->q[0].depth);
+		break;
+	case OP_DEV_DUMP:
+		EXPECT_EQ(0, x->ret);
+		break;
+	case OP_STATS_DO:
+		EXPECT_LE(1U, x->g.contexts);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Range A's window, as range-get says. */
+static __u32 prefetch_of_a(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(nl_fail_nth) *self, struct nlc *n)
+{
+	return get_range(_metadata, n, self->ctx_id, self->ids[0]).prefetch;
+}
+
+TEST_F(nl_fail_nth, every_command)
+{
+	static struct nl_run x;
+	__u32 before, after, want;
+	enum nl_op op;
+	struct nlc n;
+	bool fired;
+
+	for (op = 0; op < NR_OPS; op++) {
+		FI_SWEEP(&self->nth) {
+			ASSERT_EQ(0, nlc_open(&n, false));
+			before = prefetch_of_a(_metadata, self, &n);
+			want = before == 4 ? 8 : 4;
+			memset(&x, 0, sizeof(x));
+			fi_nth_arm(_metadata, &self->nth);
+			x.ret = nl_run_op(&n, op, self->ctx_id, self->ids[0],
+					  want, &x);
+			fired = fi_nth_fired(_metadata, &self->nth);
+			if (!fired) {
+				EXPECT_LE(0, x.ret)
+					TH_LOG("%s: %s", op_names[op],
+					       strerror(-x.ret));
+			}
+			if (x.ret >= 0)
+				nl_check_run(_metadata, self, op, &x);
+			if (op == OP_RANGE_SET) {
+				nlc_close(&n);
+				ASSERT_EQ(0, nlc_open(&n, false));
+				after = prefetch_of_a(_metadata, self, &n);
+				/*
+				 * Refused: nothing changed. Only a reply lost
+				 * on the socket (EIO) leaves it unknown.
+				 */
+				if (!x.ret) {
+					EXPECT_EQ(want, after);
+				} else if (x.ret != -EIO) {
+					EXPECT_EQ(before, after)
+						TH_LOG("run %u: range-set failed (%s) and changed the window",
+						       self->nth.n,
+						       strerror(-x.ret));
+				}
+			}
+			nlc_close(&n);
+			if (!fired)
+				break;
+		}
+		ASSERT_LT(self->nth.n, FI_NTH_MAX) TH_LOG("%s", op_names[op]);
+		TH_LOG("%s reaches %u points", op_names[op], self->nth.n - 1);
+	}
 }
 
 TEST_HARNESS_MAIN

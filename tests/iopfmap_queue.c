@@ -36,7 +36,7 @@
  */
 #pragma GCC diagnostic ignored "-Wclobbered"
 
-#include "iopfmap_utils.h"
+#include "iopfmap_fail_nth.h"
 
 /* Stage-1 input addresses (a guest's IOVAs), and the IPAs they map to. */
 #define S1_X		0x10000000ULL
@@ -477,6 +477,7 @@ struct job {
 	struct iopfmap_sim_page_request prq;
 	int ret;		/* the ioctl's: 0 or -errno */
 	int done;		/* the ioctl returned (atomic) */
+	const int *gate;	/* if set, waits for *gate (atomic) first */
 	pthread_t thread;
 };
 
@@ -486,6 +487,8 @@ static void *job_thread(void *arg)
 {
 	struct job *j = arg;
 
+	while (j->gate && !__atomic_load_n(j->gate, __ATOMIC_ACQUIRE))
+		iopfmap_sleep_ms(1);
 	if (j->is_prq)
 		j->ret = _test_cmd_sim_page_request(j->fd, &j->prq);
 	else
@@ -520,11 +523,16 @@ static void start_dma(struct __test_metadata *_metadata, struct job *j, int fd,
 	start_job(_metadata, j);
 }
 
-/* A thread that raises one page request (it blocks if it has LAST). */
-static void start_prq(struct __test_metadata *_metadata, struct job *j, int fd,
-		      __u32 flags, __u64 iova, __u32 grpid, __u32 pasid)
+/*
+ * A thread that raises one page request (it blocks if it has LAST), once
+ * *@gate is set if @gate is not NULL.
+ */
+static void start_gated_prq(struct __test_metadata *_metadata, struct job *j,
+			    int fd, __u32 flags, __u64 iova, __u32 grpid,
+			    __u32 pasid, const int *gate)
 {
 	memset(j, 0, sizeof(*j));
+	j->gate = gate;
 	j->fd = fd;
 	j->is_prq = true;
 	j->prq.size = sizeof(j->prq);
@@ -534,6 +542,12 @@ static void start_prq(struct __test_metadata *_metadata, struct job *j, int fd,
 	j->prq.pasid = pasid;
 	j->prq.out_response = 0xdeadbeef;
 	start_job(_metadata, j);
+}
+
+static void start_prq(struct __test_metadata *_metadata, struct job *j, int fd,
+		      __u32 flags, __u64 iova, __u32 grpid, __u32 pasid)
+{
+	start_gated_prq(_metadata, j, fd, flags, iova, grpid, pasid, NULL);
 }
 
 /* pthread_join() within WAIT_MS: 0 or an errno (ETIMEDOUT). */
@@ -2549,6 +2563,259 @@ TEST_F(nested, withdraw_on_fatal_signal)
 	EXPECT_EQ(3ULL, qi.out_groups);
 	EXPECT_EQ(2ULL, qi.out_withdrawn);
 	expect_balanced(_metadata, &qi);
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * fail_nth: the queue's commands with each injection point failing
+ * ---------------------------------------------------------------------
+ *
+ * A flat context with a FORWARD range, a fresh queue and ring each run,
+ * and one page request (a helper thread) whose group the command under
+ * test handles. Whatever fails, the group is answered exactly once: a
+ * command that failed left it where it was (waiting, or delivered and
+ * unanswered), so that the test can still take it and answer it.
+ */
+FIXTURE(queue_fail_nth)
+{
+	struct env e;
+	struct fi_nth nth;
+	long refcnt;
+};
+
+FIXTURE_SETUP(queue_fail_nth)
+{
+	const char *why = fi_unavailable();
+
+	self->nth.fd = -1;
+	self->e.fd = -1;
+	self->e.qfd = -1;
+	if (why)
+		SKIP(return, "%s", why);
+	self->refcnt = fi_module_refcnt();
+	env_setup(_metadata, &self->e, false);
+	why = fi_begin(_metadata, &self->nth);
+	ASSERT_EQ(NULL, why) TH_LOG("%s", why);
+}
+
+FIXTURE_TEARDOWN(queue_fail_nth)
+{
+	fi_end(_metadata, &self->nth);
+	env_teardown(&self->e);
+	if (self->refcnt > 0)
+		fi_expect_idle(_metadata, self->refcnt);
+}
+
+/* The run's queue, ring and waiting page request (grpid @run). */
+static void nth_run_start(struct __test_metadata *_metadata, struct env *e,
+			  unsigned int run, bool request)
+{
+	struct iopfmap_queue_info qi;
+
+	e->qfd = new_queue_eventually(_metadata, e->fd);
+	ASSERT_EQ(0, io_uring_queue_init(8, &e->ring, 0));
+	e->ring_ok = true;
+	if (!request)
+		return;
+	start_prq(_metadata, &jobs[0], e->fd, PRQ_R | PRQ_LAST,
+		  IOVA_F + (run % BUF_PAGES) * psz, run & 0x1ff, 0);
+	ASSERT_TRUE(WAIT_QINFO(e->qfd, qi, qi.out_pending == 1));
+}
+
+/*
+ * Submits what was prepared with the injection armed, then without it if
+ * the armed io_uring_enter() took nothing: 1, or -errno.
+ */
+static int nth_submit(struct __test_metadata *_metadata, struct env *e,
+		      struct fi_nth *nth, bool *fired)
+{
+	int s;
+
+	fi_nth_arm(_metadata, nth);
+	s = io_uring_submit(&e->ring);
+	*fired = fi_nth_fired(_metadata, nth);
+	if (s == 1)
+		return 1;
+	EXPECT_TRUE(*fired && (s == -ENOMEM || s == -EAGAIN || s == -EFAULT))
+		TH_LOG("run %u: io_uring_submit: %d", nth->n, s);
+	return io_uring_submit(&e->ring);
+}
+
+/* The run's group, answered SUCCESS once; the queue balanced; all gone. */
+static void nth_run_end(struct __test_metadata *_metadata, struct env *e,
+			unsigned int run, __u64 cookie, bool answered)
+{
+	struct iopfmap_queue_info qi;
+
+	if (!answered) {
+		EXPECT_EQ(0, respond(e->qfd, cookie, SUCCESS))
+			TH_LOG("run %u: the group was answered already, or lost",
+			       run);
+	}
+	EXPECT_EQ((__u32)SUCCESS, prq_response(_metadata, &jobs[0]));
+	qi = qinfo(_metadata, e->qfd);
+	EXPECT_EQ(1ULL, qi.out_groups);
+	EXPECT_EQ(1ULL, qi.out_resp_success);
+	EXPECT_EQ(0U, qi.out_pending);
+	EXPECT_EQ(0U, qi.out_inflight);
+	expect_balanced(_metadata, &qi);
+	io_uring_queue_exit(&e->ring);
+	e->ring_ok = false;
+	close(e->qfd);
+	e->qfd = -1;
+}
+
+/*
+ * The records of the run's group reached userspace: from the command, or,
+ * when it failed, from read() (the group went back).
+ */
+static __u64 nth_take_group(struct __test_metadata *_metadata, struct env *e,
+			    unsigned int run, int res, bool fired)
+{
+	const struct iopfmap_fault_record *r = slot_recs[0];
+
+	if (res != 1) {
+		EXPECT_TRUE(fired && fi_injected_errno(res))
+			TH_LOG("run %u: FETCH ended %d", run, res);
+		RECV(e->qfd, recs, 1);
+		r = recs;
+	}
+	check_record(_metadata, r, e->ctx_id, REC_LAST,
+		     IOVA_F + (run % BUF_PAGES) * psz, PRQ_R, e->range_id);
+	EXPECT_EQ(run & 0x1ff, r->grpid);
+	return r->cookie;
+}
+
+/* FETCH with a group waiting: completed at once, in the submitter. */
+TEST_F(queue_fail_nth, fetch_waiting_group)
+{
+	struct env *e = &self->e;
+	__u64 ud, cookie;
+	int res = 0;
+	bool fired;
+
+	FI_SWEEP(&self->nth) {
+		nth_run_start(_metadata, e, self->nth.n, true);
+		ASSERT_EQ(0, prep_fetch(&e->ring, e->qfd, 0, slot_recs[0],
+					GROUP_MAX, 0, UD_FETCH));
+		ASSERT_EQ(1, nth_submit(_metadata, e, &self->nth, &fired));
+		ASSERT_EQ(0, next_cqe(&e->ring, WAIT_MS, &ud, &res));
+		cookie = nth_take_group(_metadata, e, self->nth.n, res, fired);
+		nth_run_end(_metadata, e, self->nth.n, cookie, false);
+		if (!fired)
+			break;
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
+}
+
+/*
+ * FETCH parked before the group comes: the records are written by task
+ * work in the submitter, which the counter follows into io_uring_enter().
+ */
+TEST_F(queue_fail_nth, fetch_parked)
+{
+	struct env *e = &self->e;
+	__u64 ud, cookie;
+	int res = 0, gate;
+	bool fired;
+
+	FI_SWEEP(&self->nth) {
+		nth_run_start(_metadata, e, self->nth.n, false);
+		ASSERT_EQ(0, prep_fetch(&e->ring, e->qfd, 0, slot_recs[0],
+					GROUP_MAX, 0, UD_FETCH));
+		/*
+		 * The request's thread exists before the counter is armed
+		 * (creating it is a point too) and starts at the gate.
+		 */
+		gate = 0;
+		start_gated_prq(_metadata, &jobs[0], e->fd, PRQ_R | PRQ_LAST,
+				IOVA_F + (self->nth.n % BUF_PAGES) * psz,
+				self->nth.n & 0x1ff, 0, &gate);
+		fi_nth_arm(_metadata, &self->nth);
+		res = io_uring_submit(&e->ring);
+		if (res != 1)
+			EXPECT_EQ(1, io_uring_submit(&e->ring));
+		__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
+		ASSERT_EQ(0, next_cqe(&e->ring, WAIT_MS, &ud, &res));
+		fired = fi_nth_fired(_metadata, &self->nth);
+		cookie = nth_take_group(_metadata, e, self->nth.n, res, fired);
+		nth_run_end(_metadata, e, self->nth.n, cookie, false);
+		if (!fired)
+			break;
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
+}
+
+/*
+ * COMMIT_AND_FETCH of a delivered group: it ends with an errno and the
+ * group unanswered, or the group answered and the slot parked again.
+ */
+TEST_F(queue_fail_nth, commit_and_fetch)
+{
+	struct env *e = &self->e;
+	__u64 ud = 0, cookie;
+	int res = 0, got;
+	bool fired;
+
+	FI_SWEEP(&self->nth) {
+		nth_run_start(_metadata, e, self->nth.n, true);
+		FETCH(&e->ring, e->qfd, 0, slot_recs[0], GROUP_MAX, 0,
+		      UD_FETCH);
+		ASSERT_EQ(0, next_cqe(&e->ring, WAIT_MS, &ud, &res));
+		cookie = nth_take_group(_metadata, e, self->nth.n, res, false);
+		ASSERT_EQ(0, prep_commit(&e->ring, e->qfd, 0, cookie, SUCCESS,
+					 0, UD_COMMIT));
+		ASSERT_EQ(1, nth_submit(_metadata, e, &self->nth, &fired));
+		got = next_cqe(&e->ring, QUIET_MS, &ud, &res);
+		if (!got) {
+			/* Ended at once: only an injected failure does. */
+			EXPECT_TRUE(fired && fi_injected_errno(res))
+				TH_LOG("run %u: COMMIT_AND_FETCH ended %d",
+				       self->nth.n, res);
+		}
+		/* Parked again: the answer went; else it must be due. */
+		nth_run_end(_metadata, e, self->nth.n, cookie, !!got);
+		if (!fired)
+			break;
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
+}
+
+/* read() and write() of the queue fd. */
+TEST_F(queue_fail_nth, read_write)
+{
+	struct iopfmap_fault_response r;
+	struct env *e = &self->e;
+	bool fired;
+	ssize_t n;
+
+	FI_SWEEP(&self->nth) {
+		nth_run_start(_metadata, e, self->nth.n, true);
+		fi_nth_arm(_metadata, &self->nth);
+		n = read(e->qfd, recs, GROUP_MAX * REC_SZ);
+		fired = fi_nth_fired(_metadata, &self->nth);
+		if (n != (ssize_t)REC_SZ) {
+			EXPECT_TRUE(fired && n < 0 && fi_injected_errno(-errno))
+				TH_LOG("run %u: read: %zd", self->nth.n, n);
+			RECV(e->qfd, recs, 1);
+		}
+		check_record(_metadata, recs, e->ctx_id, REC_LAST,
+			     IOVA_F + (self->nth.n % BUF_PAGES) * psz, PRQ_R,
+			     e->range_id);
+		r = (struct iopfmap_fault_response){ .cookie = recs[0].cookie,
+						     .code = SUCCESS };
+		fi_nth_arm(_metadata, &self->nth);
+		n = write(e->qfd, &r, sizeof(r));
+		fired |= fi_nth_fired(_metadata, &self->nth);
+		if (n != (ssize_t)sizeof(r))
+			EXPECT_TRUE(n < 0 && fi_injected_errno(-errno))
+				TH_LOG("run %u: write: %zd", self->nth.n, n);
+		nth_run_end(_metadata, e, self->nth.n, recs[0].cookie,
+			    n == (ssize_t)sizeof(r));
+		if (!fired)
+			break;
+	}
+	ASSERT_LT(self->nth.n, FI_NTH_MAX);
 }
 
 TEST_HARNESS_MAIN
