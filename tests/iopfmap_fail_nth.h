@@ -239,6 +239,19 @@ static inline void fi_end(struct __test_metadata *_metadata,
 }
 
 /*
+ * From here on the sweep fails only allocations that cannot sleep, user
+ * copies and the module's points: for a command that calls a kernel path
+ * that must not fail (fi_disarm() restores the knobs).
+ */
+static inline void
+fi_sleeping_allocs_never_fail(struct __test_metadata *_metadata)
+{
+	ASSERT_EQ(0, fi_write(FI_DEBUGFS "failslab/ignore-gfp-wait", "Y"));
+	ASSERT_EQ(0, fi_write(FI_DEBUGFS "fail_page_alloc/ignore-gfp-wait",
+			      "Y"));
+}
+
+/*
  * Outside the sweep: only the module's point @func stays in fail_function's
  * list, and fi_fail_next_call() makes its next call fail, in any thread
  * (a worker's too), once.

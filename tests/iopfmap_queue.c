@@ -2716,7 +2716,7 @@ TEST_F(queue_fail_nth, fetch_parked)
 {
 	struct env *e = &self->e;
 	__u64 ud, cookie;
-	int res = 0, gate;
+	int res = 0, gate, got;
 	bool fired;
 
 	FI_SWEEP(&self->nth) {
@@ -2736,8 +2736,16 @@ TEST_F(queue_fail_nth, fetch_parked)
 		if (res != 1)
 			EXPECT_EQ(1, io_uring_submit(&e->ring));
 		__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
-		ASSERT_EQ(0, next_cqe(&e->ring, WAIT_MS, &ud, &res));
+		/*
+		 * The wait itself may be what failed (copying its timeout
+		 * in): then it is waited for again, the count used up.
+		 */
+		got = next_cqe(&e->ring, WAIT_MS, &ud, &res);
 		fired = fi_nth_fired(_metadata, &self->nth);
+		if (got && got != -ETIME && fired)
+			got = next_cqe(&e->ring, WAIT_MS, &ud, &res);
+		ASSERT_EQ(0, got) TH_LOG("run %u: no completion: %s",
+					 self->nth.n, strerror(-got));
 		cookie = nth_take_group(_metadata, e, self->nth.n, res, fired);
 		nth_run_end(_metadata, e, self->nth.n, cookie, false);
 		if (!fired)
