@@ -137,19 +137,19 @@ install_missing() { # install_missing ROOT PACKAGE...
 # A kernel build's tools: kconfig's parser (flex, bison), bc for the
 # generated headers, depmod (kmod) for modules_install, objtool's libelf,
 # the signing tools' libssl.
-kbuild_deps='bc bison flex kmod libelf-dev libssl-dev'
+kbuild_deps=(bc bison flex kmod libelf-dev libssl-dev)
 
 case $series in
 6.12)
 	kroot=''
-	install_missing "" $kbuild_deps linux-source-6.12
+	install_missing "" "${kbuild_deps[@]}" linux-source-6.12
 	tarball=/usr/src/linux-source-6.12.tar.xz
 	;;
 7.x|7.*)
 	kroot=$troot
 	k7=$(kver_of 7.x) || die "no 7.x kernel in the trixie root (make deps)"
 	k7=${k7%%.*}.$(echo "$k7" | cut -d. -f2)
-	install_missing "$troot" $kbuild_deps "linux-source-$k7"
+	install_missing "$troot" "${kbuild_deps[@]}" "linux-source-$k7"
 	tarball=/usr/src/linux-source-$k7.tar.xz
 	;;
 *) die "no debug kernel for series $series (6.12 or 7.x)" ;;
