@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Writes compat_autoconf.h for the kernel whose source (or Debian headers)
-# tree is $1: one IOPFMAP_HAVE_* define per kernel API form that compat.h
+# tree is $1 and whose build tree is $2 (its Module.symvers; defaults to
+# $1): one IOPFMAP_HAVE_* define per kernel API form that compat.h
 # covers. Each probe looks for the API's declaration in the headers, so
 # backports into distribution kernels are picked up where a version check
 # would not. Where the module needs an API in one of two forms, the probes
@@ -11,7 +12,8 @@
 # tests/host/test_compat_probes.sh asserts the results per kernel.
 
 set -eu
-srctree=${1:?usage: compat-probe.sh SRCTREE}
+srctree=${1:?usage: compat-probe.sh SRCTREE [OBJTREE]}
+objtree=${2:-$srctree}
 found=" "
 
 # probe NAME "HEADER..." EXTENDED-REGEX: whether one of the headers matches.
@@ -28,6 +30,25 @@ probe() {
 		fi
 	done
 	printf '/* %s is not set */\n' "$1"
+}
+
+# probe_export NAME NAMESPACE SYMBOL...: whether the kernel's Module.symvers
+# exports every SYMBOL GPL-only in NAMESPACE. For exports that no header
+# of the headers package declares.
+probe_export() {
+	name=$1 ns=$2
+	shift 2
+	for sym in "$@"; do
+		line="^0x[0-9a-f]+	$sym	vmlinux	"
+		line="${line}EXPORT_SYMBOL_GPL	$ns\$"
+		if ! grep -Eq "$line" "$objtree/Module.symvers" 2>/dev/null
+		then
+			printf '/* %s is not set */\n' "$name"
+			return 0
+		fi
+	done
+	printf '#define %s 1\n' "$name"
+	found="$found$name "
 }
 
 # need API NAME...: one of the probes NAME... found API.
@@ -77,6 +98,24 @@ probe IOPFMAP_HAVE_CAP_INTR_REMAP include/linux/iommu.h \
 	'IOMMU_CAP_INTR_REMAP,'
 need 'an MSI isolation check' IOPFMAP_HAVE_GROUP_ISOLATED_MSI \
 	IOPFMAP_HAVE_CAP_INTR_REMAP
+
+# v6.9: faults go to the handler of the domain an attach handle names.
+probe IOPFMAP_HAVE_IOPF_HANDLER include/linux/iommu.h \
+	'int \(\*iopf_handler\)\(struct iopf_group \*group\);.*'\
+'void iopf_group_response\(struct iopf_group \*group, '\
+'enum iommu_page_response_code status\);.*'\
+'void iopf_group_dequeue\(struct iopf_group \*group\);'
+# The requester-ID route: exported to iommufd's namespace, declared only
+# in drivers/iommu/iommu-priv.h (compat.h repeats the prototypes).
+probe_export IOPFMAP_HAVE_ATTACH_GROUP_HANDLE IOMMUFD_INTERNAL \
+	iommu_attach_group_handle iommu_detach_group_handle
+need 'a fault API (a per-device handler, or per-domain iopf_handler)' \
+	IOPFMAP_HAVE_DEVICE_FAULT_HANDLER IOPFMAP_HAVE_IOPF_HANDLER
+case $found in
+*" IOPFMAP_HAVE_IOPF_HANDLER "*)
+	need "iommu_attach_group_handle() in IOMMUFD_INTERNAL" \
+		IOPFMAP_HAVE_ATTACH_GROUP_HANDLE ;;
+esac
 
 # The per-device fault handler path turns faults on with the feature call.
 case $found in

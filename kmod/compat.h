@@ -212,14 +212,33 @@ static inline void io_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
 #endif
 
 /*
- * The symbol namespace of iopfmap_sw_page_request(), for
- * EXPORT_SYMBOL_NS_GPL() and MODULE_IMPORT_NS(): a string literal since
- * v6.13, a bare token (stringified by the macros) before.
+ * v6.9 (iommu_attach_group_handle(), v6.11 for its prototype's home):
+ * faults reach the iopf_handler of a domain that was attached with a
+ * handle. The requester-ID calls are exported in the IOMMUFD_INTERNAL
+ * namespace and declared only in drivers/iommu/iommu-priv.h, which the
+ * headers package lacks: the prototypes below are the same in 6.12 and
+ * 7.3 (compat-probe.sh checks the exports in Module.symvers; see
+ * docs/kernel-apis.md for what would break them).
+ */
+#ifdef IOPFMAP_HAVE_ATTACH_GROUP_HANDLE
+int iommu_attach_group_handle(struct iommu_domain *domain,
+			      struct iommu_group *group,
+			      struct iommu_attach_handle *handle);
+void iommu_detach_group_handle(struct iommu_domain *domain,
+			       struct iommu_group *group);
+#endif
+
+/*
+ * The symbol namespaces of iopfmap_sw_page_request() and of the handle
+ * calls, for EXPORT_SYMBOL_NS_GPL() and MODULE_IMPORT_NS(): a string
+ * literal since v6.13, a bare token (stringified by the macros) before.
  */
 #ifdef IOPFMAP_HAVE_NS_STRING
-#define IOPFMAP_NS	"IOPFMAP"
+#define IOPFMAP_NS		"IOPFMAP"
+#define IOPFMAP_IOMMUFD_NS	"IOMMUFD_INTERNAL"
 #else
-#define IOPFMAP_NS	IOPFMAP
+#define IOPFMAP_NS		IOPFMAP
+#define IOPFMAP_IOMMUFD_NS	IOMMUFD_INTERNAL
 #endif
 
 #endif /* IOPFMAP_COMPAT_H */

@@ -4,13 +4,14 @@
  * layer, the set of IOMMU domains that becomes the context's IO page
  * table, and the delivery of the devices' page requests.
  *
- * Page requests come from two sources and meet in one queue per device:
- * the IOMMU core's per-device fault handler (kernels that still have
- * iommu_register_device_fault_handler(), answered with
- * iommu_page_response()), and software page requests from a driver that
- * emulates PRI (iopfmap_driver.h). A group of requests is resolved on the
- * device's workqueue and answered once. docs/kernel-apis.md says which
- * kernel API is used where, and why 6.9+ kernels get no hardware faults.
+ * Page requests come from two sources and meet on one workqueue per
+ * device: the IOMMU core (before 6.9 a per-device fault handler, answered
+ * with iommu_page_response(); since, the iopf_handler of a domain
+ * attached with an attach handle, answered with iopf_group_response()),
+ * and software page requests from a driver that emulates PRI
+ * (iopfmap_driver.h). A group of requests is resolved on the device's
+ * workqueue and answered once. docs/kernel-apis.md says which kernel API
+ * is used where, and what each IOMMU driver delivers.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -37,6 +38,7 @@ struct iopfmap_domain {
 	struct iommu_domain *domain;
 	unsigned int users;		/* attached devices; under ctx->lock */
 	unsigned int slot;
+	bool faults;			/* has iopfmap's iopf_handler */
 };
 
 /* The context's IO page table when it drives devices. */
@@ -56,6 +58,10 @@ struct iopfmap_device {
 	bool own_domain;		/* IOPFMAP_ATTACH_OWN_DOMAIN */
 	struct iopfmap_fault_source src;	/* dev_id is @id */
 	bool fault_handler;		/* registered with the IOMMU core */
+#ifdef IOPFMAP_HAVE_IOPF_HANDLER
+	/* Names the device's groups' attachment to the core's fault path. */
+	struct iommu_attach_handle handle;
+#endif
 	bool in_lookup;			/* in iopfmap_devices */
 	struct interval_tree_node *resv;	/* in ctx->reserved */
 	unsigned int nr_resv;
@@ -88,6 +94,11 @@ struct iopfmap_fault_group {
 	struct iopfmap_fault last;
 	struct iopfmap_sw_waiter *waiter;	/* software request or NULL */
 };
+
+#ifdef IOPFMAP_HAVE_ATTACH_GROUP_HANDLE
+/* iommu_attach_group_handle() and iommu_detach_group_handle() */
+MODULE_IMPORT_NS(IOPFMAP_IOMMUFD_NS);
+#endif
 
 static bool iopfmap_allow_unsafe_interrupts;
 module_param_named(allow_unsafe_interrupts, iopfmap_allow_unsafe_interrupts,
@@ -265,6 +276,75 @@ static void iopfmap_domain_remove(struct iopfmap_ctx *ctx,
 	kfree(d);
 }
 
+#ifdef IOPFMAP_HAVE_IOPF_HANDLER
+static int iopfmap_iopf_handler(struct iopf_group *group);
+
+/*
+ * Since 6.9 the core delivers faults only to a domain attached with a
+ * handle (the requester-ID route, IOMMUFD_INTERNAL): every attachment is
+ * made so, with or without a fault handler in the domain.
+ */
+static int iopfmap_group_attach(struct iopfmap_device *idev,
+				struct iommu_domain *domain)
+{
+	return iommu_attach_group_handle(domain, idev->group, &idev->handle);
+}
+
+static void iopfmap_group_detach(struct iopfmap_device *idev,
+				 struct iommu_domain *domain)
+{
+	iommu_detach_group_handle(domain, idev->group);
+}
+
+/*
+ * Whether @idev's domain gets the fault handler. 6.12's IOMMU drivers
+ * ignore it at attach (faults are turned on later, by
+ * iommu_dev_enable_feature()). 7.x's turn faults on at attach of a domain
+ * with a handler, and VT-d refuses that attach (ENODEV) for a device
+ * without PRI enabled, which it enables at probe where it can.
+ */
+static bool iopfmap_device_wants_faults(struct iopfmap_device *idev)
+{
+#ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
+	return true;
+#elif defined(CONFIG_PCI_PRI)
+	return idev->pdev->pri_enabled;
+#else
+	return false;
+#endif
+}
+
+static void iopfmap_domain_set_faults(struct iopfmap_domain *d,
+				      struct iopfmap_device *idev)
+{
+	if (iopfmap_device_wants_faults(idev))
+		d->domain->iopf_handler = iopfmap_iopf_handler;
+	d->faults = !!d->domain->iopf_handler;
+}
+#else
+static int iopfmap_group_attach(struct iopfmap_device *idev,
+				struct iommu_domain *domain)
+{
+	return iommu_attach_group(domain, idev->group);
+}
+
+static void iopfmap_group_detach(struct iopfmap_device *idev,
+				 struct iommu_domain *domain)
+{
+	iommu_detach_group(domain, idev->group);
+}
+
+static bool iopfmap_device_wants_faults(struct iopfmap_device *idev)
+{
+	return false;
+}
+
+static void iopfmap_domain_set_faults(struct iopfmap_domain *d,
+				      struct iopfmap_device *idev)
+{
+}
+#endif
+
 /*
  * Whether @domain is set up only when it is first attached: its aperture
  * (and, for some drivers, what it may map) is known then. virtio-iommu
@@ -313,8 +393,10 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 	}
 	d->domain = domain;
 	d->slot = slot;
+	/* Before any attach: 7.x's drivers read it there. */
+	iopfmap_domain_set_faults(d, idev);
 	if (iopfmap_domain_unfinalised(domain)) {
-		ret = iommu_attach_group(domain, idev->group);
+		ret = iopfmap_group_attach(idev, domain);
 		if (ret)
 			goto err_domain;
 		attached = true;
@@ -335,7 +417,7 @@ static int iopfmap_domain_create(struct iopfmap_ctx *ctx,
 	up_write(&ctx->ranges_rwsem);
 
 	if (!attached) {
-		ret = iommu_attach_group(domain, idev->group);
+		ret = iopfmap_group_attach(idev, domain);
 		if (ret) {
 			down_write(&ctx->ranges_rwsem);
 			goto err_unpublish;
@@ -369,7 +451,7 @@ err_unpublish:
 	up_write(&ctx->ranges_rwsem);
 err_detach:
 	if (attached)
-		iommu_detach_group(domain, idev->group);
+		iopfmap_group_detach(idev, domain);
 err_domain:
 	iommu_domain_free(domain);
 err_free:
@@ -390,14 +472,18 @@ static int iopfmap_device_join_domain(struct iopfmap_ctx *ctx,
 		struct iopfmap_domain *d = set->slots[i];
 		struct iommu_domain_geometry *geo;
 
-		/* The IOMMU driver refuses a domain the device cannot use. */
-		if (!d || iommu_attach_group(d->domain, idev->group))
+		/*
+		 * The IOMMU driver refuses a domain the device cannot use;
+		 * one with or without a fault handler must match the device.
+		 */
+		if (!d || d->faults != iopfmap_device_wants_faults(idev) ||
+		    iopfmap_group_attach(idev, d->domain))
 			continue;
 		/* Its aperture, read again: a driver may set it at attach. */
 		geo = &d->domain->geometry;
 		if (!iopfmap_ctx_ranges_within(ctx, geo->aperture_start,
 					       geo->aperture_end)) {
-			iommu_detach_group(d->domain, idev->group);
+			iopfmap_group_detach(idev, d->domain);
 			return -ERANGE;
 		}
 		WRITE_ONCE(set->iopt.iova_start,
@@ -428,7 +514,7 @@ static void iopfmap_device_leave_domain(struct iopfmap_ctx *ctx,
 {
 	struct iopfmap_domain *d = idev->domain;
 
-	iommu_detach_group(d->domain, idev->group);
+	iopfmap_group_detach(idev, d->domain);
 	idev->domain = NULL;
 	if (!--d->users)
 		iopfmap_domain_remove(ctx, d);
@@ -655,7 +741,26 @@ static int iopfmap_device_queue(struct iopfmap_device *idev,
 	return ret;
 }
 
-#ifdef IOPFMAP_HAVE_DEVICE_FAULT_HANDLER
+/* One page request as the IOMMU core reports it. */
+static void iopfmap_fault_from_prm(struct iopfmap_fault *fault,
+				   const struct iommu_fault_page_request *prm)
+{
+	*fault = (struct iopfmap_fault){
+		.iova = prm->addr & PAGE_MASK,
+		.pasid = prm->pasid,
+		.grpid = prm->grpid,
+	};
+	if (prm->perm & IOMMU_FAULT_PERM_READ)
+		fault->flags |= IOPFMAP_FAULT_READ;
+	if (prm->perm & IOMMU_FAULT_PERM_WRITE)
+		fault->flags |= IOPFMAP_FAULT_WRITE;
+	if (prm->flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID)
+		fault->flags |= IOPFMAP_FAULT_PASID;
+	if (prm->flags & IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE)
+		fault->flags |= IOPFMAP_FAULT_LAST;
+}
+
+#if defined(IOPFMAP_HAVE_DEVICE_FAULT_HANDLER)
 /*
  * The IOMMU core's per-device fault handler. It runs in the reporting
  * context (the IOMMU driver's page request thread) with the core's
@@ -663,23 +768,11 @@ static int iopfmap_device_queue(struct iopfmap_device *idev,
  */
 static int iopfmap_iommu_fault(struct iommu_fault *evt, void *data)
 {
-	const struct iommu_fault_page_request *prm = &evt->prm;
-	struct iopfmap_fault fault = {
-		.iova = prm->addr & PAGE_MASK,
-		.pasid = prm->pasid,
-		.grpid = prm->grpid,
-	};
+	struct iopfmap_fault fault;
 
 	if (evt->type != IOMMU_FAULT_PAGE_REQ)
 		return -EOPNOTSUPP;	/* unrecoverable faults: not ours */
-	if (prm->perm & IOMMU_FAULT_PERM_READ)
-		fault.flags |= IOPFMAP_FAULT_READ;
-	if (prm->perm & IOMMU_FAULT_PERM_WRITE)
-		fault.flags |= IOPFMAP_FAULT_WRITE;
-	if (prm->flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID)
-		fault.flags |= IOPFMAP_FAULT_PASID;
-	if (prm->flags & IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE)
-		fault.flags |= IOPFMAP_FAULT_LAST;
+	iopfmap_fault_from_prm(&fault, &evt->prm);
 	return iopfmap_device_queue(data, &fault, NULL);
 }
 
@@ -731,23 +824,102 @@ static void iopfmap_device_stop_hw_faults(struct iopfmap_device *idev)
 		WARN_ON(iommu_unregister_device_fault_handler(dev));
 	idev->fault_handler = false;
 }
-#else
+#elif defined(IOPFMAP_HAVE_IOPF_HANDLER)
+static struct iopfmap_device *iopfmap_group_device(struct iopf_group *group)
+{
+	return container_of(group->attach_handle, struct iopfmap_device,
+			    handle);
+}
+
+/* Resolves a group the core delivered, and answers it, once. */
+static void iopfmap_iopf_work(struct work_struct *work)
+{
+	struct iopf_group *group = container_of(work, struct iopf_group, work);
+	struct iopfmap_device *idev = iopfmap_group_device(group);
+	struct iommu_fault_page_request *last = &group->last_fault.fault.prm;
+	struct iopfmap_fault faults[IOPFMAP_PRQ_GROUP_MAX + 1];
+	u32 resp = IOPFMAP_PAGE_RESP_INVALID;
+	struct iopf_fault *iopf;
+	unsigned int nr = 0;
+
+	/* More requests than a group may hold: a confused device. */
+	if (group->fault_count <= ARRAY_SIZE(faults)) {
+		list_for_each_entry(iopf, &group->faults, list)
+			iopfmap_fault_from_prm(&faults[nr++], &iopf->fault.prm);
+		/* Not killable: a worker; detach closes the source. */
+		iopfmap_handle_group(idev->ctx, &idev->src, faults, nr, false,
+				     &resp);
+	}
+	trace_iopfmap_respond(idev->ctx->id, idev->pdev, true, last->grpid,
+			      last->pasid, resp, nr);
+	iopf_group_response(group, resp == IOPFMAP_PAGE_RESP_SUCCESS ?
+			    IOMMU_PAGE_RESP_SUCCESS : IOMMU_PAGE_RESP_INVALID);
+	iopf_free_group(group);
+}
+
 /*
- * Since v6.9 faults reach only a domain attached with a handle, through
- * an interface exported to iommufd alone: see docs/kernel-apis.md.
+ * The iopf_handler of iopfmap's domains. The core calls it with a whole
+ * group, in the reporting thread (the IOMMU driver's page request thread,
+ * its locks held): the group becomes ours and goes to the device's
+ * workqueue, or, once the device is being detached, is answered INVALID
+ * at once. It never fails: the core would answer FAILURE, which turns
+ * the device's PRI off.
+ */
+static int iopfmap_iopf_handler(struct iopf_group *group)
+{
+	struct iopfmap_device *idev = iopfmap_group_device(group);
+	bool queued = false;
+
+	iopf_group_dequeue(group);
+	spin_lock(&idev->fault_lock);
+	if (!idev->dying) {
+		INIT_WORK(&group->work, iopfmap_iopf_work);
+		queued = queue_work(idev->fault_wq, &group->work);
+	}
+	spin_unlock(&idev->fault_lock);
+	if (!queued) {
+		iopf_group_response(group, IOMMU_PAGE_RESP_INVALID);
+		iopf_free_group(group);
+	}
+	return 0;
+}
+
+/*
+ * Which IOMMU drivers deliver requests by requester ID (no PASID), the
+ * attachments iopfmap makes: 7.x's VT-d does; 6.12's answers each
+ * INVALID itself (intel/prq.c) and AMD-Vi reports PASID-tagged requests
+ * only, so x86 6.12 gets none. SMMUv3 reports stalls.
  */
 bool iopfmap_hw_iopf_supported(void)
 {
-	return false;
+#ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
+	return !IS_ENABLED(CONFIG_X86);
+#else
+	return true;
+#endif
 }
 
 static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 {
+	if (!idev->domain->faults || !iopfmap_hw_iopf_supported())
+		return 0;
+#ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
+	/* 6.12: after the paging attach; ENODEV without PRI or stall. */
+	if (iommu_dev_enable_feature(&idev->pdev->dev, IOMMU_DEV_FEAT_IOPF))
+		return 0;
+#endif
+	idev->flags |= IOPFMAP_DEVICE_HW_IOPF;
 	return 0;
 }
 
 static void iopfmap_device_stop_hw_faults(struct iopfmap_device *idev)
 {
+#ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
+	if (idev->flags & IOPFMAP_DEVICE_HW_IOPF)
+		iommu_dev_disable_feature(&idev->pdev->dev,
+					  IOMMU_DEV_FEAT_IOPF);
+#endif
+	idev->flags &= ~IOPFMAP_DEVICE_HW_IOPF;
 }
 #endif
 

@@ -33,11 +33,16 @@
  *                device, its IOMMU group (DMA ownership claimed) and a
  *                reference on its domain. Found by the fault sources
  *                through the global iopfmap_devices xarray (RCU lookup plus
- *                a reference: no lock on the fault path). Destruction
+ *                a reference: no lock on the fault path). Since 6.9 it
+ *                embeds the attach handle its group is attached with, by
+ *                which the IOMMU core's groups name it (no reference: the
+ *                device outlives every group it took). Destruction
  *                order: out of the xarray and marked dying (no new fault
- *                is queued), lookups waited for, fault queue flushed (every
- *                group in flight answered), IOMMU fault handler removed,
- *                group detached and released, domain reference dropped,
+ *                is queued; a group the core delivers now is answered at
+ *                once), lookups waited for, fault queue flushed (every
+ *                group in flight answered), IOMMU fault handler removed
+ *                (6.1) or faults turned off (6.12), group detached (with
+ *                its handle) and released, domain reference dropped,
  *                freed after an RCU grace period.
  *   range        (struct iopfmap_range) an IOVA window backed by one
  *                process's virtual memory. Created by MAP, destroyed by
@@ -104,9 +109,11 @@
  *                       under it. Mapping and unmapping happen under it.
  *   idev->fault_lock    spinlock; a device's dying flag and its partial
  *                       page request groups. Taken by the fault sources
- *                       (IOMMU fault handler, software page requests)
- *                       with no other iopfmap lock held, and by detach
- *                       under ctx->lock. Nothing is taken under it.
+ *                       (IOMMU fault handler in the IOMMU driver's thread,
+ *                       software page requests) with no other iopfmap lock
+ *                       held, and by detach under ctx->lock. Nothing is
+ *                       taken under it (the core's fault_param->lock is
+ *                       taken and dropped before it).
  *   queue->lock         spinlock; a fault queue's groups, slots, counters.
  *                       Taken by the fault sources and the queue's file
  *                       with no other iopfmap lock held, and under
@@ -156,8 +163,10 @@
 #include <uapi/linux/iopfmap_netlink.h>
 
 /* The IOPFMAP_FEATURE_* bits this module implements, sim aside. */
+/* compat-probe.sh fails the build of a kernel with no core fault route. */
 #define IOPFMAP_FEATURES_BASE (IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_DEVICE | \
-			       IOPFMAP_FEATURE_QUEUE)
+			       IOPFMAP_FEATURE_QUEUE | \
+			       IOPFMAP_FEATURE_CORE_FAULTS)
 
 extern bool iopfmap_sim_enabled;
 

@@ -1388,6 +1388,7 @@ TEST_F(ctl, info_show)
 	EXPECT_EQ((__u64)IOPFMAP_ABI_VERSION, ju64(o, "abi_version"));
 	EXPECT_TRUE(jarray_has(o, "features", "map"));
 	EXPECT_TRUE(jarray_has(o, "features", "sim"));
+	EXPECT_TRUE(jarray_has(o, "features", "core-faults"));
 	EXPECT_TRUE(jarray_has(o, "page_sizes", "4K"));
 	EXPECT_NE(0ULL, ju64(o, "pgsize_bitmap") & psz);
 	json_object_put(o);

@@ -82,6 +82,10 @@ struct edu_dev {
 	 */
 	struct mutex dma_lock;
 	void __iomem *mmio;
+#ifdef IOPFMAP_EDU_HAVE_IOPF_QUEUE
+	/* edu's own, for REPORT: no IOMMU driver adds a device without PRI. */
+	struct iopf_queue *iopfq;	/* under dma_lock */
+#endif
 };
 
 /* The edu devices bound to "iopfmap_edu" */
@@ -445,8 +449,131 @@ static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
 		return ret;
 	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
 }
+#elif defined(IOPFMAP_EDU_HAVE_IOPF_QUEUE)
+/*
+ * Groups the IOMMU core holds for @dev and has not answered: each holds a
+ * reference on the fault_param, whose own is the queue's. Under dma_lock,
+ * which keeps the device in edu's queue.
+ */
+static u32 edu_report_pending(struct device *dev)
+{
+	struct iommu_fault_param *fparam;
+	u32 pending = 0;
+
+	rcu_read_lock();
+	fparam = rcu_dereference(dev->iommu->fault_param);
+	if (fparam)
+		pending = refcount_read(&fparam->users) - 1;
+	rcu_read_unlock();
+	return pending;
+}
+
+/* Puts @edu's device in its own iopf queue, once. Under dma_lock. */
+static int edu_join_iopf_queue(struct edu_dev *edu)
+{
+	struct device *dev = &edu->pdev->dev;
+	struct iopf_queue *q;
+	int ret;
+
+	if (edu->iopfq)
+		return 0;
+	q = iopf_queue_alloc(pci_name(edu->pdev));
+	if (!q)
+		return -ENOMEM;
+	/* ENODEV: the IOMMU driver cannot send page responses. */
+	ret = iopf_queue_add_device(q, dev);
+	if (ret) {
+		iopf_queue_free(q);
+		return ret == -ENODEV ? -ENXIO : ret;
+	}
+	edu->iopfq = q;
+	return 0;
+}
+
+static void edu_leave_iopf_queue(struct edu_dev *edu)
+{
+	if (!edu->iopfq)
+		return;
+	iopf_queue_remove_device(edu->iopfq, &edu->pdev->dev);
+	iopf_queue_free(edu->iopfq);
+	edu->iopfq = NULL;
+}
+
+static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
+{
+	struct iopfmap_edu_report arg;
+	struct iopf_fault evt;
+	struct iommu_fault_page_request *prm = &evt.fault.prm;
+	unsigned long deadline;
+	struct edu_dev *edu;
+	struct device *dev;
+	bool pasid_valid;
+	u64 last;
+	u32 i;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~(IOPFMAP_EDU_REPORT_WRITE | IOPFMAP_EDU_REPORT_PASID))
+		return -EOPNOTSUPP;
+	pasid_valid = arg.flags & IOPFMAP_EDU_REPORT_PASID;
+	if (!edu_name_valid(arg.name) || arg.grpid > EDU_REPORT_GRPID_MAX ||
+	    !arg.npages || arg.npages > EDU_REPORT_NPAGES_MAX ||
+	    !PAGE_ALIGNED(arg.iova) ||
+	    check_add_overflow(arg.iova,
+			       ((u64)arg.npages << PAGE_SHIFT) - 1, &last) ||
+	    arg.pasid > (pasid_valid ? EDU_REPORT_PASID_MAX : 0))
+		return -EINVAL;
+
+	edu = edu_get(arg.name);
+	if (!edu)
+		return -ENODEV;
+	dev = &edu->pdev->dev;
+	mutex_lock(&edu->dma_lock);
+	ret = -ENODEV;
+	if (!edu->mmio || !device_iommu_mapped(dev))
+		goto out_unlock;
+	ret = edu_join_iopf_queue(edu);
+	if (ret)
+		goto out_unlock;
+	for (i = 0; i < arg.npages; i++) {
+		memset(&evt, 0, sizeof(evt));
+		evt.fault.type = IOMMU_FAULT_PAGE_REQ;
+		if (i == arg.npages - 1)
+			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+		/* As the Intel driver reports a PRQ that carries a PASID */
+		if (pasid_valid)
+			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID |
+				      IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
+		prm->perm = arg.flags & IOPFMAP_EDU_REPORT_WRITE ?
+			    IOMMU_FAULT_PERM_WRITE : IOMMU_FAULT_PERM_READ;
+		prm->addr = arg.iova + ((u64)i << PAGE_SHIFT);
+		prm->grpid = arg.grpid;
+		prm->pasid = arg.pasid;
+		arg.out_report_ret = iommu_report_device_fault(dev, &evt);
+	}
+
+	/* The handler answers from a workqueue: wait for it. */
+	deadline = jiffies + msecs_to_jiffies(EDU_REPORT_WAIT_MS);
+	for (;;) {
+		arg.out_pending = edu_report_pending(dev);
+		if (!arg.out_pending || time_after(jiffies, deadline))
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto out_unlock;
+		}
+		usleep_range(1000, 2000);
+	}
+	ret = 0;
+out_unlock:
+	mutex_unlock(&edu->dma_lock);
+	edu_put(edu);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+}
 #else
-/* v6.9 replaced the per-device fault handlers by per-domain ones. */
 static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
 {
 	return -EOPNOTSUPP;
@@ -539,6 +666,10 @@ static void edu_remove(struct pci_dev *pdev)
 	mutex_lock(&edu->dma_lock);
 	pci_iounmap(pdev, edu->mmio);
 	edu->mmio = NULL;
+#ifdef IOPFMAP_EDU_HAVE_IOPF_QUEUE
+	/* The core answers INVALID what it still holds for edu. */
+	edu_leave_iopf_queue(edu);
+#endif
 	mutex_unlock(&edu->dma_lock);
 
 	pci_clear_master(pdev);

@@ -109,10 +109,12 @@ struct iopfmap_edu_fault {
  *
  * Synthesizes a page request group through the kernel's own fault path,
  * iommu_report_device_fault(), as the IOMMU driver would for a PRI
- * message, and waits for the response to reach the IOMMU core. Kernels
- * whose fault API has no per-device handler (6.9 and later) fail with
- * EOPNOTSUPP; an IOMMU driver that cannot send page responses (no
- * page_response op: AMD-Vi on 6.1), with ENXIO.
+ * message, and waits for the response to reach the IOMMU core. From 6.9
+ * on the device first joins an iopf queue of the driver's own (no IOMMU
+ * driver adds a device without PRI to its queue), and the core delivers
+ * the group to the iopf_handler of the domain attached with a handle. An
+ * IOMMU driver that cannot send page responses (no page_response op:
+ * AMD-Vi on 6.1, virtio-iommu) fails it with ENXIO.
  */
 struct iopfmap_edu_report {
 	char name[IOPFMAP_EDU_NAME_MAX];

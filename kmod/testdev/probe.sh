@@ -5,8 +5,10 @@
 # tree is $1. IOPFMAP_EDU_HAVE_FAULT_EVENT says that the kernel has the
 # per-device fault API of v4.8 to v6.8 (iommu_report_device_fault() with
 # struct iommu_fault_event) and the fault_param layout that
-# IOPFMAP_EDU_REPORT walks. The headers decide, not the version: a
-# distribution kernel may carry a backport.
+# IOPFMAP_EDU_REPORT walks. IOPFMAP_EDU_HAVE_IOPF_QUEUE, the API of v6.9
+# on: a device joins an iopf queue, its reports take a struct iopf_fault,
+# and each group the core holds counts in fault_param->users. The headers
+# decide, not the version: a distribution kernel may carry a backport.
 
 set -eu
 srctree=${1:?usage: probe.sh SRCTREE}
@@ -34,4 +36,14 @@ if has 'int iommu_report_device_fault\(struct device \*dev, '\
 	echo '#define IOPFMAP_EDU_HAVE_FAULT_EVENT 1'
 else
 	echo '/* IOPFMAP_EDU_HAVE_FAULT_EVENT is not set */'
+fi
+if has 'int iommu_report_device_fault\(struct device \*dev, '\
+'struct iopf_fault \*evt\);' &&
+   has 'struct iopf_queue \*iopf_queue_alloc\(const char \*name\);' &&
+   has 'struct dev_iommu \{ struct mutex lock; '\
+'struct iommu_fault_param __rcu \*fault_param;' &&
+   has 'struct iommu_fault_param \{ struct mutex lock; refcount_t users;'; then
+	echo '#define IOPFMAP_EDU_HAVE_IOPF_QUEUE 1'
+else
+	echo '/* IOPFMAP_EDU_HAVE_IOPF_QUEUE is not set */'
 fi

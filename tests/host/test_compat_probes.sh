@@ -41,12 +41,14 @@ expected() { # expected KVER
 		echo IOMMU_MAP_GFP IOMMU_PAGING_DOMAIN_ALLOC \
 		     IOMMU_DOMAIN_ALLOC_BUS IOMMU_DEV_FEAT_IOPF \
 		     GROUP_ISOLATED_MSI GUP_NO_VMAS \
+		     IOPF_HANDLER ATTACH_GROUP_HANDLE \
 		     IO_URING_CMD_H URING_SQE_CMD URING_CMD_DONE_RES2 \
 		     URING_TW_CMD_FLAGS URING_CMD_CANCEL URING_F_TASK_DEAD \
 		     NS_TOKEN GENL_SPLIT_OPS ;;
 	7.*)
 		echo IOMMU_MAP_GFP IOMMU_PAGING_DOMAIN_ALLOC \
-		     GROUP_ISOLATED_MSI GUP_NO_VMAS IO_URING_CMD_H \
+		     GROUP_ISOLATED_MSI IOPF_HANDLER ATTACH_GROUP_HANDLE \
+		     GUP_NO_VMAS IO_URING_CMD_H \
 		     URING_SQE_CMD_TYPED URING_CMD_DONE32 \
 		     URING_TW_REQ URING_CMD_CANCEL NS_STRING GENL_SPLIT_OPS ;;
 	*)
@@ -87,6 +89,33 @@ rc=$?
 [ "$rc" -ne 0 ] && [[ $out == *"no known form of a paging domain allocator"* ]]
 ok $? "compat probes: a form found does not hide the next API missing" \
 	"exit $rc: $out"
+
+# A kernel with per-domain fault handlers but without the attach-handle
+# exports in IOMMUFD_INTERNAL fails the build: never a silent loss of
+# the fault route.
+printf '%s\n' 'int iommu_map(struct iommu_domain *domain, unsigned long iova,' \
+	'phys_addr_t paddr, size_t size, int prot, gfp_t gfp);' \
+	'struct iommu_domain *iommu_paging_domain_alloc(struct device *dev)' \
+	'bool iommu_group_has_isolated_msi(struct iommu_group *group);' \
+	'	int (*iopf_handler)(struct iopf_group *group);' \
+	'void iopf_group_response(struct iopf_group *group,' \
+	'			 enum iommu_page_response_code status);' \
+	'void iopf_group_dequeue(struct iopf_group *group);' \
+	> "$fake/include/linux/iommu.h"
+printf '0x00000000\t%s\tvmlinux\tEXPORT_SYMBOL_GPL\t%s\n' \
+	iommu_attach_group_handle IOMMUFD_INTERNAL \
+	iommu_detach_group_handle '' > "$fake/Module.symvers"
+out=$(sh kmod/compat-probe.sh "$fake" 2>&1 > /dev/null)
+rc=$?
+[ "$rc" -ne 0 ] && [[ $out == *"no known form of iommu_attach_group_handle() in IOMMUFD_INTERNAL"* ]]
+ok $? "compat probes: iopf_handler without the handle exports fails the build" \
+	"exit $rc: $out"
+printf '0x00000000\t%s\tvmlinux\tEXPORT_SYMBOL_GPL\tIOMMUFD_INTERNAL\n' \
+	iommu_attach_group_handle iommu_detach_group_handle \
+	> "$fake/Module.symvers"
+out=$(sh kmod/compat-probe.sh "$fake" 2>&1 | grep -c 'define IOPFMAP_HAVE_ATTACH_GROUP_HANDLE 1')
+ok $? "compat probes: the handle exports in Module.symvers are found" \
+	"got: $out"
 
 echo "1..$n"
 exit $failed

@@ -1257,6 +1257,7 @@ static const struct {
 	{ IOPFMAP_FEATURE_DEVICE, "device" },
 	{ IOPFMAP_FEATURE_HW_IOPF, "hw-iopf" },
 	{ IOPFMAP_FEATURE_QUEUE, "queue" },
+	{ IOPFMAP_FEATURE_CORE_FAULTS, "core-faults" },
 	{ 0, NULL }
 };
 

@@ -98,14 +98,18 @@ enum {
  * module offers it only when loaded with the parameter sim=1.
  * IOPFMAP_FEATURE_DEVICE: DEVICE_ATTACH and DEVICE_DETACH: real devices
  * behind the kernel's IOMMU layer.
- * IOPFMAP_FEATURE_HW_IOPF: this build of the module receives the I/O page
- * faults that the IOMMU driver reports for an attached device (PCIe PRI,
- * SMMU stall). Without it, an attached device's page requests never reach
- * iopfmap: only PIN ranges, or a driver that raises software page requests
- * (docs/kernel-apis.md), make its DMA work. Reported on kernels before 6.9
- * whose IOMMU drivers deliver page requests without a PASID (not x86).
- * Since 6.9 faults reach only domains attached with iommufd's handle,
- * so it is not reported there.
+ * IOPFMAP_FEATURE_HW_IOPF: on this kernel the IOMMU drivers deliver the
+ * I/O page faults of an attached device's requester ID (PCIe PRI without
+ * a PASID, SMMU stall), and they reach iopfmap. Without it, an attached
+ * device's page requests never reach iopfmap: only PIN ranges, or a
+ * driver that raises software page requests (docs/kernel-apis.md), make
+ * its DMA work. Not reported on x86 before 7.0: VT-d answers each such
+ * request INVALID itself, AMD-Vi reports only PASID-tagged ones.
+ * IOPFMAP_FEATURE_CORE_FAULTS: page requests that the IOMMU core reports
+ * for an attached device's requester ID reach iopfmap, whichever driver
+ * reports them (6.1: a per-device fault handler; 6.9 and later: domains
+ * attached with an attach handle). iopfmap answers each group once
+ * through the core.
  * IOPFMAP_FEATURE_QUEUE: fault queues (QUEUE_ALLOC, QUEUE_GET_INFO, the
  * fault queue fd), range ids from MAP, context ids from GET_INFO, and
  * SIM_GET_STATS.
@@ -115,10 +119,12 @@ enum {
 #define IOPFMAP_FEATURE_DEVICE	(1ULL << 2)
 #define IOPFMAP_FEATURE_HW_IOPF	(1ULL << 3)
 #define IOPFMAP_FEATURE_QUEUE	(1ULL << 4)
+#define IOPFMAP_FEATURE_CORE_FAULTS	(1ULL << 5)
 #define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM | \
 				 IOPFMAP_FEATURE_DEVICE | \
 				 IOPFMAP_FEATURE_HW_IOPF | \
-				 IOPFMAP_FEATURE_QUEUE)
+				 IOPFMAP_FEATURE_QUEUE | \
+				 IOPFMAP_FEATURE_CORE_FAULTS)
 
 /* iopfmap_info.out_iopt_type: what translates the context's IOVAs. */
 #define IOPFMAP_IOPT_NONE	0	/* nothing yet: MAP fails with ENODEV */
