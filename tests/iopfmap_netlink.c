@@ -231,9 +231,10 @@ static int nlc_transact(struct nlc *n, struct nl_msg *msg, nl_reply_fn fn,
 	if (ret < 0)
 		return r->err = -EIO;
 	for (;;) {
+		/* A failed poll() (EFAULT, ENOMEM) failed the exchange. */
 		ret = nlc_wait(n, WAIT_MS);
 		if (ret)
-			return r->err = ret;
+			return r->err = ret == -ETIMEDOUT ? ret : -EIO;
 		len = nl_recv(n->sk, &peer, &buf, NULL);
 		if (len <= 0)
 			return r->err = -EIO;
@@ -2165,7 +2166,8 @@ TEST_F(nl_fail_nth, every_command)
 				after = prefetch_of_a(_metadata, self, &n);
 				/*
 				 * Refused: nothing changed. Only a reply lost
-				 * on the socket (EIO) leaves it unknown.
+				 * on the way back (EIO: the socket, recvmsg or
+				 * poll failed) leaves it unknown.
 				 */
 				if (!x.ret) {
 					EXPECT_EQ(want, after);
