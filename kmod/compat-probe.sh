@@ -109,6 +109,11 @@ probe IOPFMAP_HAVE_IOPF_HANDLER include/linux/iommu.h \
 # in drivers/iommu/iommu-priv.h (compat.h repeats the prototypes).
 probe_export IOPFMAP_HAVE_ATTACH_GROUP_HANDLE IOMMUFD_INTERNAL \
 	iommu_attach_group_handle iommu_detach_group_handle
+# v6.2 (v6.10 for the handle): a domain attached at a device's PASID.
+probe IOPFMAP_HAVE_ATTACH_DEVICE_PASID include/linux/iommu.h \
+	'int iommu_attach_device_pasid\(struct iommu_domain \*domain, '\
+'struct device \*dev, ioasid_t pasid, '\
+'struct iommu_attach_handle \*handle\);'
 need 'a fault API (a per-device handler, or per-domain iopf_handler)' \
 	IOPFMAP_HAVE_DEVICE_FAULT_HANDLER IOPFMAP_HAVE_IOPF_HANDLER
 case $found in

@@ -229,6 +229,15 @@ void iommu_detach_group_handle(struct iommu_domain *domain,
 #endif
 
 /*
+ * PASID attachments with a handle (v6.10) whose faults reach the domain's
+ * iopf_handler (v6.9): both, or no PASID route.
+ */
+#if defined(IOPFMAP_HAVE_ATTACH_DEVICE_PASID) && \
+	defined(IOPFMAP_HAVE_IOPF_HANDLER)
+#define IOPFMAP_PASID_ROUTE	1
+#endif
+
+/*
  * The symbol namespaces of iopfmap_sw_page_request() and of the handle
  * calls, for EXPORT_SYMBOL_NS_GPL() and MODULE_IMPORT_NS(): a string
  * literal since v6.13, a bare token (stringified by the macros) before.

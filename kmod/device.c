@@ -55,6 +55,13 @@ struct iopfmap_device {
 	struct iopfmap_domain *domain;
 	u32 id;				/* in ctx->devices */
 	u32 flags;			/* IOPFMAP_DEVICE_* */
+	/*
+	 * A PASID attachment (@pasid not IOMMU_NO_PASID) shares its
+	 * requester-ID attachment @rid's group ownership and domain, and
+	 * goes before it.
+	 */
+	u32 pasid;
+	struct iopfmap_device *rid;
 	bool own_domain;		/* IOPFMAP_ATTACH_OWN_DOMAIN */
 	struct iopfmap_fault_source src;	/* dev_id is @id */
 	bool fault_handler;		/* registered with the IOMMU core */
@@ -514,6 +521,15 @@ static void iopfmap_device_leave_domain(struct iopfmap_ctx *ctx,
 {
 	struct iopfmap_domain *d = idev->domain;
 
+#ifdef IOPFMAP_PASID_ROUTE
+	/* The domain is the requester ID's, which holds the reference. */
+	if (idev->rid) {
+		iommu_detach_device_pasid(d->domain, &idev->pdev->dev,
+					  idev->pasid);
+		idev->domain = NULL;
+		return;
+	}
+#endif
 	iopfmap_group_detach(idev, d->domain);
 	idev->domain = NULL;
 	if (!--d->users)
@@ -901,6 +917,10 @@ bool iopfmap_hw_iopf_supported(void)
 
 static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 {
+	if (idev->rid) {
+		idev->flags |= idev->rid->flags & IOPFMAP_DEVICE_HW_IOPF;
+		return 0;
+	}
 	if (!idev->domain->faults || !iopfmap_hw_iopf_supported())
 		return 0;
 #ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
@@ -915,7 +935,8 @@ static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 static void iopfmap_device_stop_hw_faults(struct iopfmap_device *idev)
 {
 #ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
-	if (idev->flags & IOPFMAP_DEVICE_HW_IOPF)
+	/* Turned on, and off, by the requester ID's attachment. */
+	if ((idev->flags & IOPFMAP_DEVICE_HW_IOPF) && !idev->rid)
 		iommu_dev_disable_feature(&idev->pdev->dev,
 					  IOMMU_DEV_FEAT_IOPF);
 #endif
@@ -937,6 +958,9 @@ static int iopfmap_device_start_faults(struct iopfmap_device *idev,
 		ret = -EOPNOTSUPP;
 		goto err_stop;
 	}
+	/* Software page requests carry no PASID: the requester ID's. */
+	if (idev->rid)
+		return 0;
 	/* Claimed DMA ownership makes the key unique. */
 	old = xa_store(&iopfmap_devices, iopfmap_device_key(idev->pdev),
 		       idev, GFP_KERNEL);
@@ -1156,6 +1180,86 @@ err_release:
 	return ret;
 }
 
+#ifdef IOPFMAP_PASID_ROUTE
+/* The requester-ID attachment of @pdev in @ctx, or NULL. */
+static struct iopfmap_device *iopfmap_ctx_rid_device(struct iopfmap_ctx *ctx,
+						     struct pci_dev *pdev)
+{
+	struct iopfmap_device *idev;
+	unsigned long id;
+
+	xa_for_each(&ctx->devices, id, idev)
+		if (idev->pdev == pdev && !idev->rid)
+			return idev;
+	return NULL;
+}
+
+/*
+ * Attaches the domain of @pdev's requester-ID attachment at @pasid too:
+ * its group stays claimed by that attachment, which outlives this one.
+ */
+static int iopfmap_device_attach_pasid_locked(struct iopfmap_ctx *ctx,
+					      struct iopfmap_device *idev,
+					      u32 flags, u32 pasid)
+{
+	struct iopfmap_device *rid, *pos;
+	unsigned long id;
+	int ret;
+
+	lockdep_assert_held(&ctx->lock);
+	if (flags & IOPFMAP_ATTACH_OWN_DOMAIN)
+		return -EINVAL;
+	rid = iopfmap_ctx_rid_device(ctx, idev->pdev);
+	if (!rid)
+		return -ENOENT;
+	xa_for_each(&ctx->devices, id, pos)
+		if (pos->rid == rid && pos->pasid == pasid)
+			return -EBUSY;
+	idev->rid = rid;
+	idev->pasid = pasid;
+	idev->domain = rid->domain;
+	idev->flags = IOPFMAP_DEVICE_PASID |
+		      (rid->flags & IOPFMAP_DEVICE_MSI_ISOLATED);
+	ret = iommu_attach_device_pasid(idev->domain->domain, &idev->pdev->dev,
+					pasid, &idev->handle);
+	if (ret)
+		/* ENODEV: a driver with no PASID support at all. */
+		return ret == -ENODEV ? -EOPNOTSUPP : ret;
+	ret = xa_alloc(&ctx->devices, &idev->id, idev, xa_limit_32b,
+		       GFP_KERNEL_ACCOUNT);
+	if (ret)
+		goto err_detach;
+	idev->src.dev_id = idev->id;
+	ret = iopfmap_device_start_faults(idev,
+					  flags & IOPFMAP_ATTACH_REQUIRE_IOPF);
+	if (ret)
+		goto err_erase;
+	return 0;
+
+err_erase:
+	xa_erase(&ctx->devices, idev->id);
+err_detach:
+	iopfmap_device_leave_domain(ctx, idev);
+	return ret;
+}
+#else
+static int iopfmap_device_attach_pasid_locked(struct iopfmap_ctx *ctx,
+					      struct iopfmap_device *idev,
+					      u32 flags, u32 pasid)
+{
+	return -EOPNOTSUPP;
+}
+#endif
+
+bool iopfmap_pasid_attach_supported(void)
+{
+#ifdef IOPFMAP_PASID_ROUTE
+	return true;
+#else
+	return false;
+#endif
+}
+
 /* Attached devices of every context, for netlink's stats-get. */
 static atomic_t iopfmap_nr_attached = ATOMIC_INIT(0);
 
@@ -1177,8 +1281,22 @@ static void iopfmap_device_destroy(struct iopfmap_ctx *ctx,
 
 	lockdep_assert_held(&ctx->lock);
 	strscpy(name, pci_name(idev->pdev), sizeof(name));
+	/* The PASIDs first: they use the group's ownership and domain. */
+	if (!idev->rid) {
+		struct iopfmap_device *pos;
+		unsigned long i;
+
+		xa_for_each(&ctx->devices, i, pos)
+			if (pos->rid == idev)
+				iopfmap_device_destroy(ctx, pos, reason);
+	}
 	xa_erase(&ctx->devices, idev->id);
 	iopfmap_device_stop_faults(idev);
+	if (idev->rid) {
+		/* The requester ID stays attached: so does bus mastering. */
+		iopfmap_device_leave_domain(ctx, idev);
+		goto out_free;
+	}
 	/*
 	 * No DMA may outlive the attachment: the group goes back to its
 	 * default domain, an identity map on many hosts. The owner turns
@@ -1188,6 +1306,7 @@ static void iopfmap_device_destroy(struct iopfmap_ctx *ctx,
 	iopfmap_device_remove_resv(ctx, idev);
 	iopfmap_device_leave_domain(ctx, idev);
 	iommu_group_release_dma_owner(idev->group);
+out_free:
 	iopfmap_device_free(idev);
 	atomic_dec(&iopfmap_nr_attached);
 	if (reason >= 0)
@@ -1225,6 +1344,16 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 
 	if (!memchr(cmd->name, '\0', sizeof(cmd->name)))
 		return -EINVAL;
+	if (cmd->__reserved)
+		return -EOPNOTSUPP;
+	if (cmd->flags & IOPFMAP_ATTACH_PASID) {
+		if (!iopfmap_pasid_attach_supported())
+			return -EOPNOTSUPP;
+		if (!cmd->pasid || cmd->pasid > IOPFMAP_PASID_MAX)
+			return -EINVAL;
+	} else if (cmd->pasid) {
+		return -EINVAL;
+	}
 	dev = bus_find_device_by_name(&pci_bus_type, NULL, cmd->name);
 	if (!dev)
 		return -ENODEV;
@@ -1234,7 +1363,11 @@ int iopfmap_device_attach(struct iopfmap_ucmd *ucmd)
 
 	mutex_lock(&ctx->lock);
 	first = !ctx->iopt;
-	ret = iopfmap_device_attach_locked(ctx, idev, cmd->flags);
+	if (cmd->flags & IOPFMAP_ATTACH_PASID)
+		ret = iopfmap_device_attach_pasid_locked(ctx, idev, cmd->flags,
+							 cmd->pasid);
+	else
+		ret = iopfmap_device_attach_locked(ctx, idev, cmd->flags);
 	if (ret) {
 		mutex_unlock(&ctx->lock);
 		iopfmap_device_free(idev);
@@ -1342,7 +1475,7 @@ static int iopfmap_pci_notify(struct notifier_block *nb, unsigned long action,
 	iopfmap_device_put(idev);
 	mutex_lock(&ctx->lock);
 	xa_for_each(&ctx->devices, id, idev)
-		if (idev->pdev == pdev)
+		if (idev->pdev == pdev && !idev->rid)
 			found = idev;
 	if (found)
 		iopfmap_device_destroy(ctx, found,

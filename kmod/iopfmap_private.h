@@ -400,6 +400,7 @@ int iopfmap_device_detach(struct iopfmap_ucmd *ucmd);
 int iopfmap_ctx_check_reserved(struct iopfmap_ctx *ctx, unsigned long first,
 			       unsigned long last);
 bool iopfmap_hw_iopf_supported(void);
+bool iopfmap_pasid_attach_supported(void);
 
 /* range.c */
 typedef int (*iopfmap_replay_fn)(void *arg, unsigned long iova,

@@ -50,7 +50,9 @@ static int iopfmap_get_info(struct iopfmap_ucmd *ucmd)
 	cmd->out_features = IOPFMAP_FEATURES_BASE |
 			    (iopfmap_sim_enabled ? IOPFMAP_FEATURE_SIM : 0) |
 			    (iopfmap_hw_iopf_supported() ?
-			     IOPFMAP_FEATURE_HW_IOPF : 0);
+			     IOPFMAP_FEATURE_HW_IOPF : 0) |
+			    (iopfmap_pasid_attach_supported() ?
+			     IOPFMAP_FEATURE_PASID_ATTACH : 0);
 	cmd->out_pgsize_bitmap = iopt ? iopt->pgsize_bitmap : PAGE_SIZE;
 	cmd->out_iopt_type = iopt ? iopt->type : IOPFMAP_IOPT_NONE;
 	cmd->out_iova_start = iopt ? iopt->iova_start : 0;
@@ -231,7 +233,8 @@ static const struct iopfmap_ioctl_op iopfmap_ioctl_ops[] = {
 	IOPFMAP_IOCTL_OP_OUT(DEVICE_ATTACH, iopfmap_device_attach,
 			     struct iopfmap_device_attach, out_iova_last,
 			     IOPFMAP_ATTACH_OWN_DOMAIN |
-			     IOPFMAP_ATTACH_REQUIRE_IOPF),
+			     IOPFMAP_ATTACH_REQUIRE_IOPF |
+			     IOPFMAP_ATTACH_PASID),
 	IOPFMAP_IOCTL_OP(DEVICE_DETACH, iopfmap_device_detach,
 			 struct iopfmap_device_detach, __reserved, 0),
 	IOPFMAP_IOCTL_OP_OUT(QUEUE_ALLOC, iopfmap_queue_alloc,

@@ -20,6 +20,7 @@
  * own IOMMU group). Without them the tests SKIP and say why.
  */
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -1312,6 +1313,36 @@ static int report(int efd, const char *dev, __u32 flags, __u64 iova,
 }
 
 /*
+ * Page responses go to the emulated IOMMU, which may refuse them and say
+ * so in the log: declared to the runner's log scan first.
+ */
+static void expect_page_responses(struct __test_metadata *_metadata,
+				  const char *dev)
+{
+	struct iommu_unit iommu;
+	char ere[256];
+
+	iommu_of_device(dev, &iommu);
+	iommu_page_response_ere(&iommu, ere, sizeof(ere));
+	ASSERT_TRUE(!ere[0] || kmsg_expect(ere));
+}
+
+/* A read group of @npages tagged with @pasid. */
+static int report_pasid(int efd, const char *dev, __u32 pasid, __u64 iova,
+			__u32 grpid, __u32 npages,
+			struct iopfmap_edu_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", dev);
+	r->flags = IOPFMAP_EDU_REPORT_PASID;
+	r->pasid = pasid;
+	r->iova = iova;
+	r->grpid = grpid;
+	r->npages = npages;
+	return _test_ioctl(efd, IOPFMAP_EDU_REPORT, r);
+}
+
+/*
  * Page requests synthesized through iommu_report_device_fault() reach
  * iopfmap and are answered once per group: through the per-device
  * handler before 6.9, through the attach handle and the domain's
@@ -1329,6 +1360,7 @@ TEST_F(device, report_page_requests)
 	attach(_metadata, s->fd, dev, 0);
 	map_both(_metadata, s, 0);
 	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	expect_page_responses(_metadata, dev);
 
 	ret = report(s->efd, dev, 0, IOVA_TGT, 1, 1, &r);
 	if (ret == -ENXIO) {
@@ -1378,6 +1410,134 @@ TEST_F(device, report_page_requests)
 	EXPECT_EQ(st0.out_faults + 1, st1.out_faults);
 	EXPECT_EQ(st0.out_faults_invalid + 1, st1.out_faults_invalid);
 	EXPECT_EQ(st0.out_faults_handled, st1.out_faults_handled);
+}
+
+/* ---- PASID attachments --------------------------------------------- */
+
+/* Why ATTACH at a PASID was refused (EOPNOTSUPP) for @dev. */
+static const char *no_pasid_attach(const char *dev, char *why, size_t len)
+{
+	struct iommu_unit iommu;
+
+	iommu_of_device(dev, &iommu);
+	snprintf(why, len,
+		 "the %s driver attaches no paging domain at a PASID of %s (AMD-Vi: SVA domains only; virtio-iommu: no PASIDs)",
+		 iommu_kind_name(iommu.kind), dev);
+	return why;
+}
+
+/* Every refusal of a PASID attach, each changing nothing. */
+TEST_F(device, pasid_attach_errors)
+{
+	struct dev_state *s = &self->s;
+	struct iopfmap_info info = { .size = sizeof(info) };
+	struct iopfmap_device_attach a, rid;
+	const char *dev = s->edu[0];
+	char why[256];
+	int ret;
+
+	test_cmd_get_info(s->fd, &info);
+	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH)) {
+		EXPECT_FALSE(kernel_at_least(6, 12))
+			TH_LOG("6.12 and later attach at a PASID");
+		EXPECT_EQ(-EOPNOTSUPP, _test_attach_pasid(s->fd, dev,
+				IOPFMAP_ATTACH_PASID, 5, NULL));
+		EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+		return;
+	}
+	/* A PASID needs the requester ID's attachment first. */
+	EXPECT_EQ(-ENOENT, _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID,
+					      5, NULL));
+	EXPECT_EQ((__u32)IOPFMAP_IOPT_NONE, iopt_type(_metadata, s->fd));
+	/* A PASID without the flag, or none with it, or out of range. */
+	EXPECT_EQ(-EINVAL, _test_attach_pasid(s->fd, dev, 0, 5, NULL));
+	EXPECT_EQ(-EINVAL, _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID,
+					      0, NULL));
+	EXPECT_EQ(-EINVAL, _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID,
+					      IOPFMAP_PASID_MAX + 1, NULL));
+
+	rid = attach(_metadata, s->fd, dev, 0);
+	EXPECT_EQ(0U, rid.out_flags & IOPFMAP_DEVICE_PASID);
+	EXPECT_EQ(-EINVAL, _test_attach_pasid(s->fd, dev,
+					      IOPFMAP_ATTACH_PASID |
+					      IOPFMAP_ATTACH_OWN_DOMAIN, 5,
+					      NULL));
+	ret = _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID, 5, &a);
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "%s", no_pasid_attach(dev, why, sizeof(why)));
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH at PASID 5: %s", strerror(-ret));
+	EXPECT_EQ((__u32)IOPFMAP_DEVICE_PASID,
+		  a.out_flags & IOPFMAP_DEVICE_PASID);
+	EXPECT_EQ(-EBUSY, _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID,
+					     5, NULL));
+	/* The requester ID's detach takes its PASIDs along. */
+	EXPECT_EQ(0, _test_detach(s->fd, rid.out_dev_id));
+	EXPECT_EQ(-ENOENT, _test_detach(s->fd, a.out_dev_id));
+}
+
+/*
+ * Page requests tagged with an attached PASID reach iopfmap through the
+ * core and map their page; one of a PASID that is not attached is
+ * answered INVALID by the core and never reaches iopfmap. DETACH of the
+ * PASID leaves the requester ID attached.
+ */
+TEST_F(device, pasid_page_requests)
+{
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach a, p;
+	struct iopfmap_stats st0, st1;
+	struct iopfmap_edu_report r;
+	struct iopfmap_info info = { .size = sizeof(info) };
+	struct utsname u;
+	char why[256];
+	int ret;
+
+	test_cmd_get_info(s->fd, &info);
+	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH))
+		SKIP(return, "no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10)");
+	a = attach(_metadata, s->fd, dev, 0);
+	ret = _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID, 7, &p);
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "%s", no_pasid_attach(dev, why, sizeof(why)));
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH at PASID 7: %s", strerror(-ret));
+	map_both(_metadata, s, 0);
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	expect_page_responses(_metadata, dev);
+
+	ret = report_pasid(s->efd, dev, 7, IOVA_TGT + psz, 2, 3, &r);
+	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT: %s", strerror(-ret));
+	if (r.out_report_ret == -EINVAL && kernel_at_least(7, 0) &&
+	    !pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI)) {
+		uname(&u);
+		SKIP(return, "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
+		     u.release);
+	}
+	EXPECT_EQ(0, r.out_report_ret) TH_LOG("iommu_report_device_fault: %s",
+					      strerror(-r.out_report_ret));
+	EXPECT_EQ(0U, r.out_pending) TH_LOG("the group was not answered");
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults + 3, st1.out_faults);
+	EXPECT_EQ(st0.out_faults_handled + 3, st1.out_faults_handled);
+	EXPECT_EQ(3, mapped_in(_metadata, s->fd, IOVA_TGT + psz, 3 * psz));
+
+	/* A PASID not attached: the core answers, iopfmap sees nothing. */
+	st0 = st1;
+	ASSERT_EQ(0, report_pasid(s->efd, dev, 8, IOVA_TGT + 5 * psz, 4, 1,
+				  &r));
+	EXPECT_EQ(-EINVAL, r.out_report_ret);
+	EXPECT_EQ(0U, r.out_pending);
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	EXPECT_EQ(st0.out_faults, st1.out_faults);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT + 5 * psz, psz));
+
+	/* Detached, PASID 7 goes nowhere either; the requester ID stays. */
+	ASSERT_EQ(0, _test_detach(s->fd, p.out_dev_id));
+	ASSERT_EQ(0, report_pasid(s->efd, dev, 7, IOVA_TGT + 6 * psz, 5, 1,
+				  &r));
+	EXPECT_EQ(-EINVAL, r.out_report_ret);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT + 6 * psz, psz));
+	EXPECT_EQ(0, _test_detach(s->fd, a.out_dev_id));
 }
 
 /* ---- FORWARD ranges: the device's faults go to the fault queue ------ */
@@ -1510,6 +1670,93 @@ TEST_F(device, forward_range_served)
 	EXPECT_EQ(1, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
 	EXPECT_EQ(2ULL, iopfmap_get_stats(_metadata, s->fd, IOVA_TGT)
 				.out_faults_forwarded);
+	close(qfd);
+}
+
+/* One EDU_REPORT of a PASID group, run by its own thread. */
+struct bg_report {
+	pthread_t thread;
+	int efd;
+	struct iopfmap_edu_report r;
+	int ret;
+};
+
+static void *bg_report_run(void *arg)
+{
+	struct bg_report *b = arg;
+
+	b->ret = _test_ioctl(b->efd, IOPFMAP_EDU_REPORT, &b->r);
+	return NULL;
+}
+
+/*
+ * A PASID attachment's group on a FORWARD range reaches the queue with
+ * its PASID and the PASID attachment's id; SUCCESS maps its pages and
+ * answers the group once.
+ */
+TEST_F(device, pasid_forwarded)
+{
+	struct iopfmap_fault_record rec[IOPFMAP_FAULT_GROUP_MAX];
+	struct iopfmap_info info = { .size = sizeof(info) };
+	struct dev_state *s = &self->s;
+	const char *dev = s->edu[0];
+	struct iopfmap_device_attach p;
+	struct bg_report b = { .efd = s->efd };
+	struct pollfd pfd;
+	struct utsname u;
+	char why[256];
+	__u32 range_id;
+	int qfd, ret;
+
+	test_cmd_get_info(s->fd, &info);
+	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH))
+		SKIP(return, "no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10)");
+	attach(_metadata, s->fd, dev, 0);
+	ret = _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID, 9, &p);
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "%s", no_pasid_attach(dev, why, sizeof(why)));
+	ASSERT_EQ(0, ret) TH_LOG("ATTACH at PASID 9: %s", strerror(-ret));
+	qfd = forward_setup(_metadata, s, &range_id);
+	ASSERT_LE(0, qfd);
+	expect_page_responses(_metadata, dev);
+
+	snprintf(b.r.name, sizeof(b.r.name), "%s", dev);
+	b.r.flags = IOPFMAP_EDU_REPORT_PASID;
+	b.r.pasid = 9;
+	b.r.iova = IOVA_TGT + 2 * psz;
+	b.r.grpid = 3;
+	b.r.npages = 2;
+	ASSERT_EQ(0, pthread_create(&b.thread, NULL, bg_report_run, &b));
+	pfd = (struct pollfd){ .fd = qfd, .events = POLLIN };
+	if (poll(&pfd, 1, 10000) != 1) {
+		ASSERT_EQ(0, pthread_join(b.thread, NULL));
+		if (b.r.out_report_ret == -EINVAL && kernel_at_least(7, 0) &&
+		    !pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI)) {
+			uname(&u);
+			SKIP(return, "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
+			     u.release);
+		}
+		ASSERT_TRUE(false) TH_LOG("no record: EDU_REPORT %d, report %d",
+					  b.ret, b.r.out_report_ret);
+	}
+	ASSERT_EQ((ssize_t)(2 * sizeof(rec[0])), read(qfd, rec, sizeof(rec)));
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ(9U, rec[i].pasid);
+		EXPECT_EQ(3U, rec[i].grpid);
+		EXPECT_EQ(p.out_dev_id, rec[i].dev_id);
+		EXPECT_EQ(range_id, rec[i].range_id);
+		EXPECT_NE(0U, rec[i].flags & IOPFMAP_RECORD_PASID);
+		EXPECT_EQ(rec[0].cookie, rec[i].cookie);
+	}
+	EXPECT_NE(0U, (rec[0].flags | rec[1].flags) & IOPFMAP_RECORD_LAST);
+	EXPECT_EQ(0, mapped_in(_metadata, s->fd, IOVA_TGT, TGT_PAGES * psz));
+	queue_answer(_metadata, qfd, rec[0].cookie, IOPFMAP_PAGE_RESP_SUCCESS,
+		     0);
+	ASSERT_EQ(0, pthread_join(b.thread, NULL));
+	ASSERT_EQ(0, b.ret);
+	EXPECT_EQ(0, b.r.out_report_ret);
+	EXPECT_EQ(0U, b.r.out_pending) TH_LOG("the group was not answered");
+	EXPECT_EQ(2, mapped_in(_metadata, s->fd, IOVA_TGT + 2 * psz, 2 * psz));
 	close(qfd);
 }
 

@@ -274,6 +274,22 @@ static inline bool iommu_fault_ere(const struct iommu_unit *u,
 }
 
 /*
+ * The kernel log line (an extended regex, into @ere) that @u's driver may
+ * print when the emulated IOMMU refuses a page response: QEMU's VT-d in
+ * legacy mode takes no page group response descriptor and raises an
+ * invalidation queue error, which the fault interrupt reports. "" when
+ * none is known.
+ */
+static inline void iommu_page_response_ere(const struct iommu_unit *u,
+					   char *ere, size_t len)
+{
+	ere[0] = '\0';
+	if (u->kind == IOMMU_VTD || u->kind == IOMMU_VTD_SM)
+		snprintf(ere, len,
+			 "DMAR: DRHD: handling fault status reg [0-9a-f]+$");
+}
+
+/*
  * Tells the test runner's kernel log scan (lib/dmesg-scan.awk) that lines
  * matching @ere are provoked on purpose from now on.
  */

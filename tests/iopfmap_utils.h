@@ -336,6 +336,25 @@ static inline int _test_attach(int fd, const char *name, __u32 flags,
 	return ret;
 }
 
+/* DEVICE_ATTACH of @name at @pasid (IOPFMAP_ATTACH_PASID), as above. */
+static inline int _test_attach_pasid(int fd, const char *name, __u32 flags,
+				     __u32 pasid,
+				     struct iopfmap_device_attach *out)
+{
+	struct iopfmap_device_attach cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.pasid = pasid,
+	};
+	int ret;
+
+	snprintf(cmd.name, sizeof(cmd.name), "%s", name);
+	ret = _test_cmd_device_attach(fd, &cmd);
+	if (out)
+		*out = cmd;
+	return ret;
+}
+
 /* DEVICE_DETACH of @dev_id: 0 or -errno. */
 static inline int _test_detach(int fd, __u32 dev_id)
 {

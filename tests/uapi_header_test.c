@@ -71,7 +71,8 @@ ABI_ASSERT(IOPFMAP_QUEUE_COMMIT_AND_FETCH == 0xC010E7A1U,
 ABI_ASSERT(IOPFMAP_FEATURE_MAP == 1 && IOPFMAP_FEATURE_SIM == 2 &&
 	   IOPFMAP_FEATURE_DEVICE == 4 && IOPFMAP_FEATURE_HW_IOPF == 8 &&
 	   IOPFMAP_FEATURE_QUEUE == 16 && IOPFMAP_FEATURE_CORE_FAULTS == 32 &&
-	   IOPFMAP_FEATURES_KNOWN == 63,
+	   IOPFMAP_FEATURE_PASID_ATTACH == 64 &&
+	   IOPFMAP_FEATURES_KNOWN == 127,
 	   iopfmap_features);
 ABI_ASSERT(IOPFMAP_IOPT_NONE == 0 && IOPFMAP_IOPT_SIM == 1 &&
 	   IOPFMAP_IOPT_DOMAIN == 2, iopfmap_iopt);
@@ -94,9 +95,11 @@ ABI_ASSERT(IOPFMAP_PAGE_RESP_SUCCESS == 0 && IOPFMAP_PAGE_RESP_INVALID == 1 &&
 	   IOPFMAP_PAGE_RESP_FAILURE == 0xf &&
 	   IOPFMAP_PAGE_RESP_PENDING == 0xffffffffU, iopfmap_page_resp);
 ABI_ASSERT(IOPFMAP_PRQ_GROUP_MAX == 32, iopfmap_prq_group_max);
-ABI_ASSERT(IOPFMAP_ATTACH_OWN_DOMAIN == 1 && IOPFMAP_ATTACH_REQUIRE_IOPF == 2,
+ABI_ASSERT(IOPFMAP_ATTACH_OWN_DOMAIN == 1 && IOPFMAP_ATTACH_REQUIRE_IOPF == 2 &&
+	   IOPFMAP_ATTACH_PASID == 4 && IOPFMAP_PASID_MAX == 0xfffff,
 	   iopfmap_attach_flags);
-ABI_ASSERT(IOPFMAP_DEVICE_HW_IOPF == 1, iopfmap_device_out_flags);
+ABI_ASSERT(IOPFMAP_DEVICE_HW_IOPF == 1 && IOPFMAP_DEVICE_MSI_ISOLATED == 2 &&
+	   IOPFMAP_DEVICE_PASID == 4, iopfmap_device_out_flags);
 ABI_ASSERT(IOPFMAP_DOMAINS_MAX == 4, iopfmap_domains_max);
 ABI_ASSERT(IOPFMAP_DEVICE_NAME_MAX == 32, iopfmap_device_name_max);
 ABI_ASSERT(IOPFMAP_FAULT_GROUP_MAX == 64 &&
@@ -339,7 +342,9 @@ CHECK_FIELD(iopfmap_device_attach, out_flags, 44, 4);
 CHECK_FIELD(iopfmap_device_attach, out_pgsize_bitmap, 48, 8);
 CHECK_FIELD(iopfmap_device_attach, out_iova_start, 56, 8);
 CHECK_FIELD(iopfmap_device_attach, out_iova_last, 64, 8);
-ABI_ASSERT(sizeof(struct iopfmap_device_attach) == 72,
+CHECK_FIELD(iopfmap_device_attach, pasid, 72, 4);
+CHECK_FIELD(iopfmap_device_attach, __reserved, 76, 4);
+ABI_ASSERT(sizeof(struct iopfmap_device_attach) == 80,
 	   iopfmap_device_attach_size);
 ABI_ASSERT(sizeof(struct iopfmap_device_attach) ==
 	   FIELD_SIZE(iopfmap_device_attach, size) +

@@ -1258,6 +1258,7 @@ static const struct {
 	{ IOPFMAP_FEATURE_HW_IOPF, "hw-iopf" },
 	{ IOPFMAP_FEATURE_QUEUE, "queue" },
 	{ IOPFMAP_FEATURE_CORE_FAULTS, "core-faults" },
+	{ IOPFMAP_FEATURE_PASID_ATTACH, "pasid-attach" },
 	{ 0, NULL }
 };
 

@@ -110,6 +110,10 @@ enum {
  * reports them (6.1: a per-device fault handler; 6.9 and later: domains
  * attached with an attach handle). iopfmap answers each group once
  * through the core.
+ * IOPFMAP_FEATURE_PASID_ATTACH: DEVICE_ATTACH with IOPFMAP_ATTACH_PASID
+ * attaches the context's IO page table to a device at a PASID, and the
+ * page requests that carry it reach iopfmap (6.12 and later:
+ * iommu_attach_device_pasid()).
  * IOPFMAP_FEATURE_QUEUE: fault queues (QUEUE_ALLOC, QUEUE_GET_INFO, the
  * fault queue fd), range ids from MAP, context ids from GET_INFO, and
  * SIM_GET_STATS.
@@ -120,11 +124,13 @@ enum {
 #define IOPFMAP_FEATURE_HW_IOPF	(1ULL << 3)
 #define IOPFMAP_FEATURE_QUEUE	(1ULL << 4)
 #define IOPFMAP_FEATURE_CORE_FAULTS	(1ULL << 5)
+#define IOPFMAP_FEATURE_PASID_ATTACH	(1ULL << 6)
 #define IOPFMAP_FEATURES_KNOWN	(IOPFMAP_FEATURE_MAP | IOPFMAP_FEATURE_SIM | \
 				 IOPFMAP_FEATURE_DEVICE | \
 				 IOPFMAP_FEATURE_HW_IOPF | \
 				 IOPFMAP_FEATURE_QUEUE | \
-				 IOPFMAP_FEATURE_CORE_FAULTS)
+				 IOPFMAP_FEATURE_CORE_FAULTS | \
+				 IOPFMAP_FEATURE_PASID_ATTACH)
 
 /* iopfmap_info.out_iopt_type: what translates the context's IOVAs. */
 #define IOPFMAP_IOPT_NONE	0	/* nothing yet: MAP fails with ENODEV */
@@ -669,15 +675,31 @@ struct iopfmap_sim_s1_unmap {
  * returns. A device that is removed (hot unplug, sysfs remove) while
  * attached is detached the same way first, with the netlink reason
  * "removed"; its id then names nothing (ENOENT).
+ *
+ * PASIDs (IOPFMAP_FEATURE_PASID_ATTACH): once a device is attached by
+ * its requester ID, ATTACH with IOPFMAP_ATTACH_PASID attaches the same
+ * domain at @pasid as well, as a device of its own id. DMA and page
+ * requests tagged with that PASID then translate through the context's
+ * ranges; the page requests are resolved like the others, answered with
+ * their PASID, and forwarded records carry it (IOPFMAP_RECORD_PASID) and
+ * the PASID attachment's id. DETACH of the PASID attachment's id
+ * detaches that PASID only (bus mastering stays as it is); DETACH of the
+ * requester-ID attachment, and removal of the device, detach its PASIDs
+ * first.
  */
 
 /* iopfmap_device_attach.flags */
 #define IOPFMAP_ATTACH_OWN_DOMAIN	(1U << 0)	/* never share one */
 #define IOPFMAP_ATTACH_REQUIRE_IOPF	(1U << 1)	/* need HW faults */
+#define IOPFMAP_ATTACH_PASID		(1U << 2)	/* at @pasid */
+
+/* PASIDs are 20 bits; 0 is the requester ID's (no PASID). */
+#define IOPFMAP_PASID_MAX	((1U << 20) - 1)
 
 /* iopfmap_device_attach.out_flags */
 #define IOPFMAP_DEVICE_HW_IOPF	(1U << 0)	/* hardware faults reach us */
 #define IOPFMAP_DEVICE_MSI_ISOLATED (1U << 1)	/* MSIs are remapped */
+#define IOPFMAP_DEVICE_PASID	(1U << 2)	/* a PASID attachment */
 
 /* Distinct IOMMU domains one context may hold. */
 #define IOPFMAP_DOMAINS_MAX	4
@@ -702,8 +724,13 @@ struct iopfmap_sim_s1_unmap {
  *                     and 2 MiB of them: see iopfmap_info)
  * @out_iova_start: first IOVA of the device's domain's aperture
  * @out_iova_last: last IOVA of that aperture (inclusive)
+ * @pasid: with IOPFMAP_ATTACH_PASID, the PASID to attach at (1 to
+ *         IOPFMAP_PASID_MAX); else must be 0
+ * @__reserved: must be 0
  *
- * Attaches a device to the context (see "Devices").
+ * Attaches a device to the context (see "Devices"), by its requester ID
+ * or, with IOPFMAP_ATTACH_PASID, at a PASID; IOPFMAP_DEVICE_PASID in
+ * @out_flags then says so.
  *
  * Errors:
  *  - ENODEV: no PCI device has that name, or it is not behind an IOMMU.
@@ -724,6 +751,14 @@ struct iopfmap_sim_s1_unmap {
  *  - EPERM: the IOMMU does not isolate the group's MSIs, and
  *    allow_unsafe_interrupts is not set.
  *  - EFAULT: the struct cannot be written back; nothing is attached.
+ *  - With IOPFMAP_ATTACH_PASID: EOPNOTSUPP without
+ *    IOPFMAP_FEATURE_PASID_ATTACH, or when the IOMMU driver attaches no
+ *    paging domain at a PASID (AMD-Vi, virtio-iommu); EINVAL for a
+ *    @pasid out of range, with IOPFMAP_ATTACH_OWN_DOMAIN, or a @pasid
+ *    without the flag; ENOENT when the device is not attached to this
+ *    context by its requester ID; EBUSY when it is attached at @pasid
+ *    already.
+ *  - EOPNOTSUPP: @__reserved is not 0.
  *  - Others from the IOMMU driver when it cannot allocate or attach a
  *    domain (ENOMEM, EINVAL).
  */
@@ -736,6 +771,8 @@ struct iopfmap_device_attach {
 	__aligned_u64 out_pgsize_bitmap;
 	__aligned_u64 out_iova_start;
 	__aligned_u64 out_iova_last;
+	__u32 pasid;
+	__u32 __reserved;
 };
 
 #define IOPFMAP_DEVICE_ATTACH _IO(IOPFMAP_TYPE, IOPFMAP_CMD_DEVICE_ATTACH)
