@@ -147,7 +147,7 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 			   out_unmapped, 0),
 	IOPFMAP_IOCTL_DESC(DEVICE_ATTACH, struct iopfmap_device_attach,
 			   out_iova_last, IOPFMAP_ATTACH_OWN_DOMAIN |
-			   IOPFMAP_ATTACH_REQUIRE_IOPF),
+			   IOPFMAP_ATTACH_REQUIRE_IOPF | IOPFMAP_ATTACH_PASID),
 	IOPFMAP_IOCTL_DESC(DEVICE_DETACH, struct iopfmap_device_detach,
 			   __reserved, 0),
 	IOPFMAP_IOCTL_DESC(QUEUE_ALLOC, struct iopfmap_queue_alloc,
