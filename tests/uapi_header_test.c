@@ -354,7 +354,9 @@ ABI_ASSERT(sizeof(struct iopfmap_device_attach) ==
 	   FIELD_SIZE(iopfmap_device_attach, out_flags) +
 	   FIELD_SIZE(iopfmap_device_attach, out_pgsize_bitmap) +
 	   FIELD_SIZE(iopfmap_device_attach, out_iova_start) +
-	   FIELD_SIZE(iopfmap_device_attach, out_iova_last),
+	   FIELD_SIZE(iopfmap_device_attach, out_iova_last) +
+	   FIELD_SIZE(iopfmap_device_attach, pasid) +
+	   FIELD_SIZE(iopfmap_device_attach, __reserved),
 	   iopfmap_device_attach_padding);
 CHECK_ALIGN(iopfmap_device_attach);
 
