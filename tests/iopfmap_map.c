@@ -1020,25 +1020,23 @@ static void *storm_thread(void *arg)
  * map the zero page, at 20 ms per second a 6.1 attempt fitted in one
  * slice and saw no storm.)
  */
-TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
+/*
+ * One slow fault on page 0 of the range at @iova (prefetch 512) while the
+ * storm drops its window: the child's exit status, -1 if the test
+ * failed before.
+ */
+static int slow_fault_run(struct __test_metadata *_metadata, int fd,
+			  __u64 iova, char *buf, const char *dir)
 {
-	const __u64 iova = 2 * SZ_2M;
-	char *buf = alloc_aligned(512, 512, 5), dir[PATH_MAX];
-	struct iopfmap_stats st;
 	char out[16], procs[PATH_MAX + 16];
-	const char *no;
 	pthread_t storm;
 	int status, cfd;
 	pid_t pid;
 
-	ASSERT_TRUE(buf != NULL);
-	no = slow_cgroup(dir, sizeof(dir), 1000);
-	if (no)
-		SKIP(return, "%s: cannot slow a process down", no);
-	map_ok(_metadata, self->fd, iova, buf, SZ_2M, RW, 512);
+	map_ok(_metadata, fd, iova, buf, SZ_2M, RW, 512);
 	storm_stop = false;
 	storm_rounds = 0;
-	ASSERT_EQ(0, pthread_create(&storm, NULL, storm_thread, buf));
+	EXPECT_EQ(0, pthread_create(&storm, NULL, storm_thread, buf));
 	/* The window is empty when the fault starts: it faults 512 pages. */
 	while (storm_rounds < 2)
 		sched_yield();
@@ -1046,7 +1044,6 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
-	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		struct iopfmap_sim_dma d;
 		char me[16];
@@ -1061,8 +1058,7 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 		close(cfd);
 		/* The fault on page 0 retries while its window is dropped. */
 		memset(out, 0x5a, sizeof(out));
-		if (_test_sim_dma(self->fd, &d, DMA_WRITE, iova, out,
-				  sizeof(out)))
+		if (_test_sim_dma(fd, &d, DMA_WRITE, iova, out, sizeof(out)))
 			_exit(3);
 		_exit(d.out_status == IOPFMAP_SIM_DMA_OK ? 0 : 1);
 	}
@@ -1077,15 +1073,45 @@ TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
 		EXPECT_EQ(9, write(cfd, "max 50000", 9));
 		close(cfd);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	rmdir(dir);
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-		TH_LOG("the slow fault: status %#x (exit 1: the DMA failed)",
-		       status);
-	st = iopfmap_get_stats(_metadata, self->fd, iova);
-	EXPECT_LT(0ULL, st.out_retries);
-	EXPECT_GE((__u64)IOPFMAP_FAULT_RETRIES_MAX, st.out_retries);
-	TH_LOG("%llu retries", (unsigned long long)st.out_retries);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+TEST_F_TIMEOUT(sim, slow_fault_outlasts_a_storm, 90)
+{
+	const __u64 iova = 2 * SZ_2M;
+	char *buf = alloc_aligned(512, 512, 5), dir[PATH_MAX];
+	struct iopfmap_stats st = { 0 };
+	unsigned int run;
+	const char *no;
+	int status;
+
+	ASSERT_TRUE(buf != NULL);
+	/*
+	 * A host fast enough resolves a whole attempt within one 1 ms slice,
+	 * between two drops: then no retry happened, and the run proves
+	 * nothing. A few runs, each from a fresh range.
+	 */
+	for (run = 0; run < 3 && !st.out_retries; run++) {
+		no = slow_cgroup(dir, sizeof(dir), 1000);
+		if (no)
+			SKIP(return, "%s: cannot slow a process down", no);
+		status = slow_fault_run(_metadata, self->fd, iova, buf, dir);
+		rmdir(dir);
+		ASSERT_NE(-1, status);
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("the slow fault: status %#x (exit 1: the DMA failed)",
+			       status);
+		st = iopfmap_get_stats(_metadata, self->fd, iova);
+		EXPECT_GE((__u64)IOPFMAP_FAULT_RETRIES_MAX, st.out_retries);
+		TH_LOG("run %u: %llu retries", run,
+		       (unsigned long long)st.out_retries);
+		ASSERT_EQ(0, _test_unmap(self->fd, iova, SZ_2M));
+	}
+	if (!st.out_retries)
+		SKIP(return, "in %u runs every attempt of the slow fault fitted in one 1 ms CPU slice: no invalidation reached it",
+		     run);
 }
 
 #define KPF_DIRTY	4
@@ -1144,8 +1170,14 @@ TEST_F(sim, dirty_every_folio_of_a_huge_entry)
 	close(fd);
 	ASSERT_FALSE(!!(kpageflags(iopfmap_pagemap_pfn(mem)) & (1ULL << KPF_THP)))
 		TH_LOG("the THP was not split");
+	/*
+	 * Compaction may move the 512 small folios at once: the test needs
+	 * them where the THP was.
+	 */
 	for (i = 0; i < 512; i++)
-		ASSERT_EQ(pfn0 + i, iopfmap_pagemap_pfn(mem + i * psz));
+		if (iopfmap_pagemap_pfn(mem + i * psz) != pfn0 + i)
+			SKIP(return, "page %u of the split THP moved (compaction) before the test could map it",
+			     i);
 	/* Clean, lazily freeable, but still mapped writable. */
 	ASSERT_EQ(0, madvise(mem, SZ_2M, MADV_FREE));
 	ASSERT_FALSE(!!(kpageflags(pfn0 + 100) & (1ULL << KPF_DIRTY)));
