@@ -1112,6 +1112,27 @@ static void iopfmap_device_remove_resv(struct iopfmap_ctx *ctx,
 		interval_tree_remove(&idev->resv[i], &ctx->reserved);
 }
 
+/*
+ * Gives an attached @idev its id in the context and starts its faults;
+ * on failure it has neither.
+ */
+static int iopfmap_device_publish(struct iopfmap_ctx *ctx,
+				  struct iopfmap_device *idev, u32 flags)
+{
+	int ret;
+
+	ret = xa_alloc(&ctx->devices, &idev->id, idev, xa_limit_32b,
+		       GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	idev->src.dev_id = idev->id;
+	ret = iopfmap_device_start_faults(idev,
+					  flags & IOPFMAP_ATTACH_REQUIRE_IOPF);
+	if (ret)
+		xa_erase(&ctx->devices, idev->id);
+	return ret;
+}
+
 static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 					struct iopfmap_device *idev, u32 flags)
 {
@@ -1155,15 +1176,9 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 	ret = iopfmap_device_join_domain(ctx, idev, idev->own_domain);
 	if (ret)
 		goto err_release;
-	ret = xa_alloc(&ctx->devices, &idev->id, idev, xa_limit_32b,
-		       GFP_KERNEL_ACCOUNT);
+	ret = iopfmap_device_publish(ctx, idev, flags);
 	if (ret)
 		goto err_leave;
-	idev->src.dev_id = idev->id;
-	ret = iopfmap_device_start_faults(idev,
-					  flags & IOPFMAP_ATTACH_REQUIRE_IOPF);
-	if (ret)
-		goto err_erase;
 	iopfmap_device_insert_resv(ctx, idev);
 
 	if (!ctx->iopt)
@@ -1171,8 +1186,6 @@ static int iopfmap_device_attach_locked(struct iopfmap_ctx *ctx,
 		smp_store_release(&ctx->iopt, &ctx->domains->iopt);
 	return 0;
 
-err_erase:
-	xa_erase(&ctx->devices, idev->id);
 err_leave:
 	iopfmap_device_leave_domain(ctx, idev);
 err_release:
@@ -1225,21 +1238,9 @@ static int iopfmap_device_attach_pasid_locked(struct iopfmap_ctx *ctx,
 	if (ret)
 		/* ENODEV: a driver with no PASID support at all. */
 		return ret == -ENODEV ? -EOPNOTSUPP : ret;
-	ret = xa_alloc(&ctx->devices, &idev->id, idev, xa_limit_32b,
-		       GFP_KERNEL_ACCOUNT);
+	ret = iopfmap_device_publish(ctx, idev, flags);
 	if (ret)
-		goto err_detach;
-	idev->src.dev_id = idev->id;
-	ret = iopfmap_device_start_faults(idev,
-					  flags & IOPFMAP_ATTACH_REQUIRE_IOPF);
-	if (ret)
-		goto err_erase;
-	return 0;
-
-err_erase:
-	xa_erase(&ctx->devices, idev->id);
-err_detach:
-	iopfmap_device_leave_domain(ctx, idev);
+		iopfmap_device_leave_domain(ctx, idev);
 	return ret;
 }
 #else

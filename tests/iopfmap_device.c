@@ -151,43 +151,62 @@ static int pci_rebind(const char *dev, const char *driver)
 	return write_str("/sys/bus/pci/drivers_probe", dev);
 }
 
-/* Whether the running kernel is @major.@minor or later. */
-static bool kernel_at_least(unsigned int major, unsigned int minor)
+/* @len bytes at @off of @dev's PCI config space (sysfs): 0 or -errno. */
+static int pci_config_read(const char *dev, unsigned int off, void *buf,
+			   size_t len)
 {
-	unsigned int kmajor = 0, kminor = 0;
-	struct utsname u;
+	char path[256];
+	ssize_t n;
+	int fd;
 
-	if (uname(&u) || sscanf(u.release, "%u.%u", &kmajor, &kminor) != 2)
-		return false;
-	return kmajor > major || (kmajor == major && kminor >= minor);
+	snprintf(path, sizeof(path), PCI_DEVICES "%s/config", dev);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, off);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
 }
 
 #define PCI_EXT_CAP_ID_PRI	0x13
 
-/* Whether PCI device @dev has extended capability @id (sysfs config). */
+/* Whether PCI device @dev has extended capability @id. */
 static bool pci_has_ext_cap(const char *dev, unsigned int id)
 {
 	unsigned int off = 0x100, hops = 0;
-	char path[128];
 	__u32 hdr;
-	bool has = false;
-	int fd;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", dev);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
 	while (off >= 0x100 && hops++ < 64 &&
-	       pread(fd, &hdr, sizeof(hdr), off) == sizeof(hdr) && hdr) {
-		if ((hdr & 0xffff) == id) {
-			has = true;
-			break;
-		}
+	       !pci_config_read(dev, off, &hdr, sizeof(hdr)) && hdr) {
+		if ((hdr & 0xffff) == id)
+			return true;
 		off = hdr >> 20;
 	}
-	close(fd);
-	return has;
+	return false;
 }
+
+/*
+ * Why edu's synthesized page request, whose iommu_report_device_fault()
+ * returned @report_ret, cannot reach iopfmap on this kernel, or NULL: on
+ * 7.x iopfmap's domains get their fault handler only for devices with
+ * PRI, so the core answers edu's requests itself (EINVAL).
+ */
+static const char *no_fault_handler(const char *dev, int report_ret,
+				    char *why, size_t len)
+{
+	struct utsname u;
+
+	if (report_ret != -EINVAL || !iopfmap_kernel_at_least(7, 0) ||
+	    pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI) || uname(&u))
+		return NULL;
+	snprintf(why, len,
+		 "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
+		 u.release);
+	return why;
+}
+
+#define NO_PASID_ATTACH_HERE \
+	"no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10)"
 
 /* Whether this machine is an x86 one (the IOMMU drivers differ). */
 static bool on_x86(void)
@@ -631,7 +650,7 @@ TEST_F(device, features_require_iopf)
 	 * 7.0 x86's do not (VT-d answers them INVALID itself, AMD-Vi reports
 	 * PASID-tagged ones only).
 	 */
-	if (!on_x86() || kernel_at_least(7, 0)) {
+	if (!on_x86() || iopfmap_kernel_at_least(7, 0)) {
 		EXPECT_EQ(IOPFMAP_FEATURE_HW_IOPF,
 			  info.out_features & IOPFMAP_FEATURE_HW_IOPF)
 			TH_LOG("features %#llx",
@@ -747,17 +766,10 @@ TEST_F(device, map_length_bound)
 /* PCI_COMMAND of PCI device @dev, from sysfs, or -errno. */
 static int pci_command(const char *dev)
 {
-	char path[256];
 	__u16 cmd = 0;
-	int fd, ret;
+	int ret = pci_config_read(dev, 4, &cmd, sizeof(cmd));
 
-	snprintf(path, sizeof(path), PCI_DEVICES "%s/config", dev);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = pread(fd, &cmd, sizeof(cmd), 4) == sizeof(cmd) ? cmd : -EIO;
-	close(fd);
-	return ret;
+	return ret ? ret : cmd;
 }
 
 #define PCI_COMMAND_MASTER	0x4
@@ -1355,6 +1367,7 @@ TEST_F(device, report_page_requests)
 	struct iopfmap_edu_report r;
 	struct iopfmap_stats st0, st1;
 	struct utsname u;
+	char why[256];
 	int ret;
 
 	attach(_metadata, s->fd, dev, 0);
@@ -1372,12 +1385,8 @@ TEST_F(device, report_page_requests)
 		     u.release, iommu_kind_name(iommu.kind), dev);
 	}
 	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT: %s", strerror(-ret));
-	if (r.out_report_ret == -EINVAL && kernel_at_least(7, 0) &&
-	    !pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI)) {
-		uname(&u);
-		SKIP(return, "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
-		     u.release);
-	}
+	if (no_fault_handler(dev, r.out_report_ret, why, sizeof(why)))
+		SKIP(return, "%s", why);
 	EXPECT_EQ(0, r.out_report_ret) TH_LOG("iommu_report_device_fault: %s",
 					      strerror(-r.out_report_ret));
 	EXPECT_EQ(0U, r.out_pending) TH_LOG("the request was not answered");
@@ -1438,7 +1447,7 @@ TEST_F(device, pasid_attach_errors)
 
 	test_cmd_get_info(s->fd, &info);
 	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH)) {
-		EXPECT_FALSE(kernel_at_least(6, 12))
+		EXPECT_FALSE(iopfmap_kernel_at_least(6, 12))
 			TH_LOG("6.12 and later attach at a PASID");
 		EXPECT_EQ(-EOPNOTSUPP, _test_attach_pasid(s->fd, dev,
 				IOPFMAP_ATTACH_PASID, 5, NULL));
@@ -1489,13 +1498,12 @@ TEST_F(device, pasid_page_requests)
 	struct iopfmap_stats st0, st1;
 	struct iopfmap_edu_report r;
 	struct iopfmap_info info = { .size = sizeof(info) };
-	struct utsname u;
 	char why[256];
 	int ret;
 
 	test_cmd_get_info(s->fd, &info);
 	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH))
-		SKIP(return, "no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10)");
+		SKIP(return, NO_PASID_ATTACH_HERE);
 	a = attach(_metadata, s->fd, dev, 0);
 	ret = _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID, 7, &p);
 	if (ret == -EOPNOTSUPP)
@@ -1507,12 +1515,8 @@ TEST_F(device, pasid_page_requests)
 
 	ret = report_pasid(s->efd, dev, 7, IOVA_TGT + psz, 2, 3, &r);
 	ASSERT_EQ(0, ret) TH_LOG("EDU_REPORT: %s", strerror(-ret));
-	if (r.out_report_ret == -EINVAL && kernel_at_least(7, 0) &&
-	    !pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI)) {
-		uname(&u);
-		SKIP(return, "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
-		     u.release);
-	}
+	if (no_fault_handler(dev, r.out_report_ret, why, sizeof(why)))
+		SKIP(return, "%s", why);
 	EXPECT_EQ(0, r.out_report_ret) TH_LOG("iommu_report_device_fault: %s",
 					      strerror(-r.out_report_ret));
 	EXPECT_EQ(0U, r.out_pending) TH_LOG("the group was not answered");
@@ -1703,14 +1707,13 @@ TEST_F(device, pasid_forwarded)
 	struct iopfmap_device_attach p;
 	struct bg_report b = { .efd = s->efd };
 	struct pollfd pfd;
-	struct utsname u;
 	char why[256];
 	__u32 range_id;
 	int qfd, ret;
 
 	test_cmd_get_info(s->fd, &info);
 	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH))
-		SKIP(return, "no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10)");
+		SKIP(return, NO_PASID_ATTACH_HERE);
 	attach(_metadata, s->fd, dev, 0);
 	ret = _test_attach_pasid(s->fd, dev, IOPFMAP_ATTACH_PASID, 9, &p);
 	if (ret == -EOPNOTSUPP)
@@ -1730,12 +1733,9 @@ TEST_F(device, pasid_forwarded)
 	pfd = (struct pollfd){ .fd = qfd, .events = POLLIN };
 	if (poll(&pfd, 1, 10000) != 1) {
 		ASSERT_EQ(0, pthread_join(b.thread, NULL));
-		if (b.r.out_report_ret == -EINVAL && kernel_at_least(7, 0) &&
-		    !pci_has_ext_cap(dev, PCI_EXT_CAP_ID_PRI)) {
-			uname(&u);
-			SKIP(return, "kernel %s: iopfmap gives its fault handler only to the domains of devices with PRI enabled (VT-d refuses such a domain to any other), and edu has no PRI capability",
-			     u.release);
-		}
+		if (no_fault_handler(dev, b.r.out_report_ret, why,
+				     sizeof(why)))
+			SKIP(return, "%s", why);
 		ASSERT_TRUE(false) TH_LOG("no record: EDU_REPORT %d, report %d",
 					  b.ret, b.r.out_report_ret);
 	}

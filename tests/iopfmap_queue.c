@@ -897,16 +897,6 @@ TEST_F(flat, range_ids)
 	}
 }
 
-static bool kernel_at_least(int major, int minor)
-{
-	struct utsname u;
-	int ma = 0, mi = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-		return false;
-	return ma > major || (ma == major && mi >= minor);
-}
-
 TEST_F(ctx, queue_alloc)
 {
 	struct iopfmap_queue_alloc qa;
@@ -920,7 +910,7 @@ TEST_F(ctx, queue_alloc)
 	EXPECT_EQ(IOPFMAP_QUEUE_FEAT_URING_CMD,
 		  qa.out_features & IOPFMAP_QUEUE_FEAT_URING_CMD);
 	/* io_uring cancels parked commands itself since Linux 6.7. */
-	EXPECT_EQ(kernel_at_least(6, 7),
+	EXPECT_EQ(iopfmap_kernel_at_least(6, 7),
 		  !!(qa.out_features & IOPFMAP_QUEUE_FEAT_URING_CANCEL));
 	EXPECT_EQ(0U, qa.out_features & ~(IOPFMAP_QUEUE_FEAT_RW |
 					  IOPFMAP_QUEUE_FEAT_URING_CMD |

@@ -165,6 +165,18 @@ static const struct iopfmap_ioctl_desc iopfmap_ioctls[] = {
 };
 #define IOPFMAP_NUM_IOCTLS ARRAY_SIZE(iopfmap_ioctls)
 
+/* Whether the running kernel is @major.@minor or later. */
+static inline bool iopfmap_kernel_at_least(unsigned int major,
+					   unsigned int minor)
+{
+	unsigned int kmajor = 0, kminor = 0;
+	struct utsname u;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &kmajor, &kminor) != 2)
+		return false;
+	return kmajor > major || (kmajor == major && kminor >= minor);
+}
+
 /* How messages name a simulated DMA's out_status. */
 static inline __u64 iopfmap_now_ms(void)
 {
@@ -317,26 +329,10 @@ static inline int _test_unmap(int fd, __u64 iova, __u64 len)
 }
 
 /*
- * DEVICE_ATTACH of the PCI device @name with @flags: 0 or -errno; the out_
- * fields in *@out when it is not NULL.
+ * DEVICE_ATTACH of the PCI device @name with @flags, at @pasid if @flags
+ * has IOPFMAP_ATTACH_PASID: 0 or -errno; the out_ fields in *@out when it
+ * is not NULL.
  */
-static inline int _test_attach(int fd, const char *name, __u32 flags,
-			       struct iopfmap_device_attach *out)
-{
-	struct iopfmap_device_attach cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-	};
-	int ret;
-
-	snprintf(cmd.name, sizeof(cmd.name), "%s", name);
-	ret = _test_cmd_device_attach(fd, &cmd);
-	if (out)
-		*out = cmd;
-	return ret;
-}
-
-/* DEVICE_ATTACH of @name at @pasid (IOPFMAP_ATTACH_PASID), as above. */
 static inline int _test_attach_pasid(int fd, const char *name, __u32 flags,
 				     __u32 pasid,
 				     struct iopfmap_device_attach *out)
@@ -353,6 +349,13 @@ static inline int _test_attach_pasid(int fd, const char *name, __u32 flags,
 	if (out)
 		*out = cmd;
 	return ret;
+}
+
+/* DEVICE_ATTACH by requester ID, as above. */
+static inline int _test_attach(int fd, const char *name, __u32 flags,
+			       struct iopfmap_device_attach *out)
+{
+	return _test_attach_pasid(fd, name, flags, 0, out);
 }
 
 /* DEVICE_DETACH of @dev_id: 0 or -errno. */

@@ -341,16 +341,17 @@ static long edu_ioctl_fault(struct iopfmap_edu_fault __user *uarg)
 	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
 }
 
-#ifdef IOPFMAP_EDU_HAVE_FAULT_EVENT
+#if defined(IOPFMAP_EDU_HAVE_FAULT_EVENT)
 /*
- * Page requests of group @grpid (with @pasid when @pasid_valid) that the
+ * Page requests of @arg's group (with its PASID, if it has one) that the
  * IOMMU core still holds for a response. It keeps only a group's last
  * request on the list (iommu_report_device_fault()).
  */
-static u32 edu_report_pending(struct device *dev, u32 grpid,
-			      bool pasid_valid, u32 pasid)
+static u32 edu_report_pending(struct edu_dev *edu,
+			      const struct iopfmap_edu_report *arg)
 {
-	struct dev_iommu *param = dev->iommu;
+	bool pasid_valid = arg->flags & IOPFMAP_EDU_REPORT_PASID;
+	struct dev_iommu *param = edu->pdev->dev.iommu;
 	struct iommu_fault_page_request *prm;
 	struct iommu_fault_param *fparam;
 	struct iommu_fault_event *evt;
@@ -369,8 +370,9 @@ static u32 edu_report_pending(struct device *dev, u32 grpid,
 			has_pasid = prm->flags &
 				    IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
 			if (evt->fault.type == IOMMU_FAULT_PAGE_REQ &&
-			    prm->grpid == grpid && has_pasid == pasid_valid &&
-			    (!pasid_valid || prm->pasid == pasid))
+			    prm->grpid == arg->grpid &&
+			    has_pasid == pasid_valid &&
+			    (!pasid_valid || prm->pasid == arg->pasid))
 				pending++;
 		}
 		mutex_unlock(&fparam->lock);
@@ -379,89 +381,40 @@ static u32 edu_report_pending(struct device *dev, u32 grpid,
 	return pending;
 }
 
-static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
+/* The core could never retire the group: iopfmap takes none then. */
+static int edu_report_begin(struct edu_dev *edu)
 {
-	struct iopfmap_edu_report arg;
-	struct iommu_fault_event evt;
-	struct iommu_fault_page_request *prm = &evt.fault.prm;
-	unsigned long deadline;
-	struct edu_dev *edu;
-	struct device *dev;
-	bool pasid_valid;
-	u64 last;
-	u32 i;
-	int ret = 0;
+	struct device *dev = &edu->pdev->dev;
 
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (arg.flags & ~(IOPFMAP_EDU_REPORT_WRITE | IOPFMAP_EDU_REPORT_PASID))
-		return -EOPNOTSUPP;
-	pasid_valid = arg.flags & IOPFMAP_EDU_REPORT_PASID;
-	if (!edu_name_valid(arg.name) || arg.grpid > EDU_REPORT_GRPID_MAX ||
-	    !arg.npages || arg.npages > EDU_REPORT_NPAGES_MAX ||
-	    !PAGE_ALIGNED(arg.iova) ||
-	    check_add_overflow(arg.iova,
-			       ((u64)arg.npages << PAGE_SHIFT) - 1, &last) ||
-	    arg.pasid > (pasid_valid ? EDU_REPORT_PASID_MAX : 0))
-		return -EINVAL;
-
-	edu = edu_get(arg.name);
-	if (!edu)
-		return -ENODEV;
-	dev = &edu->pdev->dev;
-	/* The core could never retire the group: iopfmap takes none then. */
-	if (!device_iommu_mapped(dev) || !dev_iommu_ops(dev)->page_response) {
-		edu_put(edu);
+	if (!device_iommu_mapped(dev) || !dev_iommu_ops(dev)->page_response)
 		return -ENXIO;
-	}
-	for (i = 0; i < arg.npages; i++) {
-		memset(&evt, 0, sizeof(evt));
-		evt.fault.type = IOMMU_FAULT_PAGE_REQ;
-		if (i == arg.npages - 1)
-			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
-		/* As the Intel driver reports a PRQ that carries a PASID */
-		if (pasid_valid)
-			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID |
-				      IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
-		prm->perm = arg.flags & IOPFMAP_EDU_REPORT_WRITE ?
-			    IOMMU_FAULT_PERM_WRITE : IOMMU_FAULT_PERM_READ;
-		prm->addr = arg.iova + ((u64)i << PAGE_SHIFT);
-		prm->grpid = arg.grpid;
-		prm->pasid = arg.pasid;
-		arg.out_report_ret = iommu_report_device_fault(dev, &evt);
-	}
+	return 0;
+}
 
-	/* The handler may answer later, from a workqueue: wait for it. */
-	deadline = jiffies + msecs_to_jiffies(EDU_REPORT_WAIT_MS);
-	for (;;) {
-		arg.out_pending = edu_report_pending(dev, arg.grpid,
-						     pasid_valid, arg.pasid);
-		if (!arg.out_pending || time_after(jiffies, deadline))
-			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		usleep_range(1000, 2000);
-	}
-	edu_put(edu);
-	if (ret)
-		return ret;
-	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+static void edu_report_end(struct edu_dev *edu)
+{
+}
+
+static int edu_report_one(struct device *dev, const struct iommu_fault *fault)
+{
+	struct iommu_fault_event evt = { .fault = *fault };
+
+	return iommu_report_device_fault(dev, &evt);
 }
 #elif defined(IOPFMAP_EDU_HAVE_IOPF_QUEUE)
 /*
- * Groups the IOMMU core holds for @dev and has not answered: each holds a
+ * Groups the IOMMU core holds for edu and has not answered: each holds a
  * reference on the fault_param, whose own is the queue's. Under dma_lock,
  * which keeps the device in edu's queue.
  */
-static u32 edu_report_pending(struct device *dev)
+static u32 edu_report_pending(struct edu_dev *edu,
+			      const struct iopfmap_edu_report *arg)
 {
 	struct iommu_fault_param *fparam;
 	u32 pending = 0;
 
 	rcu_read_lock();
-	fparam = rcu_dereference(dev->iommu->fault_param);
+	fparam = rcu_dereference(edu->pdev->dev.iommu->fault_param);
 	if (fparam)
 		pending = refcount_read(&fparam->users) - 1;
 	rcu_read_unlock();
@@ -499,14 +452,61 @@ static void edu_leave_iopf_queue(struct edu_dev *edu)
 	edu->iopfq = NULL;
 }
 
+/* dma_lock keeps remove() from taking the device out of the queue. */
+static int edu_report_begin(struct edu_dev *edu)
+{
+	int ret = -ENODEV;
+
+	mutex_lock(&edu->dma_lock);
+	if (edu->mmio && device_iommu_mapped(&edu->pdev->dev))
+		ret = edu_join_iopf_queue(edu);
+	if (ret)
+		mutex_unlock(&edu->dma_lock);
+	return ret;
+}
+
+static void edu_report_end(struct edu_dev *edu)
+{
+	mutex_unlock(&edu->dma_lock);
+}
+
+static int edu_report_one(struct device *dev, const struct iommu_fault *fault)
+{
+	struct iopf_fault evt = { .fault = *fault };
+
+	return iommu_report_device_fault(dev, &evt);
+}
+#endif
+
+#if defined(IOPFMAP_EDU_HAVE_FAULT_EVENT) || \
+	defined(IOPFMAP_EDU_HAVE_IOPF_QUEUE)
+/* Request @i of the group @arg asks for, as an IOMMU driver reports it. */
+static void edu_report_fault(struct iommu_fault *fault,
+			     const struct iopfmap_edu_report *arg, u32 i)
+{
+	struct iommu_fault_page_request *prm = &fault->prm;
+
+	memset(fault, 0, sizeof(*fault));
+	fault->type = IOMMU_FAULT_PAGE_REQ;
+	if (i == arg->npages - 1)
+		prm->flags |= IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+	/* As the Intel driver reports a PRQ that carries a PASID */
+	if (arg->flags & IOPFMAP_EDU_REPORT_PASID)
+		prm->flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID |
+			      IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
+	prm->perm = arg->flags & IOPFMAP_EDU_REPORT_WRITE ?
+		    IOMMU_FAULT_PERM_WRITE : IOMMU_FAULT_PERM_READ;
+	prm->addr = arg->iova + ((u64)i << PAGE_SHIFT);
+	prm->grpid = arg->grpid;
+	prm->pasid = arg->pasid;
+}
+
 static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
 {
 	struct iopfmap_edu_report arg;
-	struct iopf_fault evt;
-	struct iommu_fault_page_request *prm = &evt.fault.prm;
+	struct iommu_fault fault;
 	unsigned long deadline;
 	struct edu_dev *edu;
-	struct device *dev;
 	bool pasid_valid;
 	u64 last;
 	u32 i;
@@ -528,46 +528,28 @@ static long edu_ioctl_report(struct iopfmap_edu_report __user *uarg)
 	edu = edu_get(arg.name);
 	if (!edu)
 		return -ENODEV;
-	dev = &edu->pdev->dev;
-	mutex_lock(&edu->dma_lock);
-	ret = -ENODEV;
-	if (!edu->mmio || !device_iommu_mapped(dev))
-		goto out_unlock;
-	ret = edu_join_iopf_queue(edu);
+	ret = edu_report_begin(edu);
 	if (ret)
-		goto out_unlock;
+		goto out_put;
 	for (i = 0; i < arg.npages; i++) {
-		memset(&evt, 0, sizeof(evt));
-		evt.fault.type = IOMMU_FAULT_PAGE_REQ;
-		if (i == arg.npages - 1)
-			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
-		/* As the Intel driver reports a PRQ that carries a PASID */
-		if (pasid_valid)
-			prm->flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID |
-				      IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
-		prm->perm = arg.flags & IOPFMAP_EDU_REPORT_WRITE ?
-			    IOMMU_FAULT_PERM_WRITE : IOMMU_FAULT_PERM_READ;
-		prm->addr = arg.iova + ((u64)i << PAGE_SHIFT);
-		prm->grpid = arg.grpid;
-		prm->pasid = arg.pasid;
-		arg.out_report_ret = iommu_report_device_fault(dev, &evt);
+		edu_report_fault(&fault, &arg, i);
+		arg.out_report_ret = edu_report_one(&edu->pdev->dev, &fault);
 	}
 
-	/* The handler answers from a workqueue: wait for it. */
+	/* The handler may answer later, from a workqueue: wait for it. */
 	deadline = jiffies + msecs_to_jiffies(EDU_REPORT_WAIT_MS);
 	for (;;) {
-		arg.out_pending = edu_report_pending(dev);
+		arg.out_pending = edu_report_pending(edu, &arg);
 		if (!arg.out_pending || time_after(jiffies, deadline))
 			break;
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
-			goto out_unlock;
+			break;
 		}
 		usleep_range(1000, 2000);
 	}
-	ret = 0;
-out_unlock:
-	mutex_unlock(&edu->dma_lock);
+	edu_report_end(edu);
+out_put:
 	edu_put(edu);
 	if (ret)
 		return ret;
