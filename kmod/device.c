@@ -63,6 +63,12 @@ struct iopfmap_device {
 	u32 pasid;
 	struct iopfmap_device *rid;
 	bool own_domain;		/* IOPFMAP_ATTACH_OWN_DOMAIN */
+	/*
+	 * On a requester-ID attachment without IOPFMAP_DEVICE_HW_IOPF: its
+	 * PASID attachments that turned I/O page faults on for the device
+	 * (6.12 x86, see iopfmap_device_get_pasid_iopf()). Under ctx->lock.
+	 */
+	unsigned int nr_pasid_iopf;
 	struct iopfmap_fault_source src;	/* dev_id is @id */
 	bool fault_handler;		/* registered with the IOMMU core */
 #ifdef IOPFMAP_HAVE_IOPF_HANDLER
@@ -915,10 +921,54 @@ bool iopfmap_hw_iopf_supported(void)
 #endif
 }
 
+#ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
+/*
+ * 6.12 x86: the requester ID gets no faults (iopfmap_hw_iopf_supported()),
+ * but VT-d reports PASID-tagged page requests to the core. The PASID
+ * attachments turn the device's faults (PRI) on while any of them needs
+ * them. Whether a page request with that PASID reaches iopfmap.
+ */
+static bool iopfmap_device_get_pasid_iopf(struct iopfmap_device *rid)
+{
+	if (rid->flags & IOPFMAP_DEVICE_HW_IOPF)
+		return true;
+	if (!rid->domain->faults)
+		return false;
+	if (rid->nr_pasid_iopf++)
+		return true;
+	/* ENODEV: no PRI, or the driver reports no PASID requests. */
+	if (iommu_dev_enable_feature(&rid->pdev->dev, IOMMU_DEV_FEAT_IOPF)) {
+		rid->nr_pasid_iopf = 0;
+		return false;
+	}
+	return true;
+}
+
+static void iopfmap_device_put_pasid_iopf(struct iopfmap_device *rid)
+{
+	if (rid->flags & IOPFMAP_DEVICE_HW_IOPF)
+		return;
+	if (!WARN_ON(!rid->nr_pasid_iopf) && !--rid->nr_pasid_iopf)
+		iommu_dev_disable_feature(&rid->pdev->dev,
+					  IOMMU_DEV_FEAT_IOPF);
+}
+#else
+/* 7.x: VT-d turned PRI on at probe; the requester ID's flag says it all. */
+static bool iopfmap_device_get_pasid_iopf(struct iopfmap_device *rid)
+{
+	return rid->flags & IOPFMAP_DEVICE_HW_IOPF;
+}
+
+static void iopfmap_device_put_pasid_iopf(struct iopfmap_device *rid)
+{
+}
+#endif
+
 static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 {
 	if (idev->rid) {
-		idev->flags |= idev->rid->flags & IOPFMAP_DEVICE_HW_IOPF;
+		if (iopfmap_device_get_pasid_iopf(idev->rid))
+			idev->flags |= IOPFMAP_DEVICE_HW_IOPF;
 		return 0;
 	}
 	if (!idev->domain->faults || !iopfmap_hw_iopf_supported())
@@ -934,9 +984,12 @@ static int iopfmap_device_start_hw_faults(struct iopfmap_device *idev)
 
 static void iopfmap_device_stop_hw_faults(struct iopfmap_device *idev)
 {
+	if (idev->rid) {
+		if (idev->flags & IOPFMAP_DEVICE_HW_IOPF)
+			iopfmap_device_put_pasid_iopf(idev->rid);
+	}
 #ifdef IOPFMAP_HAVE_IOMMU_DEV_FEAT_IOPF
-	/* Turned on, and off, by the requester ID's attachment. */
-	if ((idev->flags & IOPFMAP_DEVICE_HW_IOPF) && !idev->rid)
+	else if (idev->flags & IOPFMAP_DEVICE_HW_IOPF)
 		iommu_dev_disable_feature(&idev->pdev->dev,
 					  IOMMU_DEV_FEAT_IOPF);
 #endif

@@ -6,7 +6,9 @@
 # sparse; then checkpatch, the userspace build and the host tests; then,
 # per kernel of KERNELS, boot a guest on VT-d (slub_debug on) and run every
 # selftest in it, and one guest on each other IOMMU model (IOMMUS) that
-# runs the device tests. Prints TAP as it goes and ends with one line
+# runs the device tests, and one guest with the emulated PRI device
+# (tools/qemu, built first) that runs the end-to-end page request tests.
+# Prints TAP as it goes and ends with one line
 # "N passed, N failed, N skipped" over everything. Exits non-zero if
 # anything failed, a guest did not boot or timed out, or a guest of the
 # matrix was not run. A guest the kernel cannot use (no driver for that
@@ -96,6 +98,19 @@ fi
 # The selftests that drive a device through the IOMMU: they run on every
 # IOMMU model; the others need no IOMMU model of their own.
 device_tests="iopfmap_device iopfmap_device_raw"
+# The end-to-end page request tests: one more guest per kernel, with the
+# emulated PRI device behind VT-d (tools/vm/run --iommu vtd-pri).
+pri_tests="iopfmap_pri"
+
+section "QEMU with the emulated PRI device"
+if qemu_log=$("$top/tools/qemu/build.sh" 2>&1); then
+	result ok "QEMU with iopfmap-pri builds"
+	pri_qemu=1
+else
+	printf '%s\n' "$qemu_log" | tail -n 40 | sed 's/^/# /'
+	result fail "QEMU with iopfmap-pri builds"
+	pri_qemu=0
+fi
 
 # guest KVER IOMMU PROGRAMS...: one guest run, counted.
 guest() {
@@ -161,7 +176,10 @@ for k in $KERNELS; do
 			echo "ok $n guest $kv $iommu # SKIP $why"
 		elif [ "$first" = 1 ]; then
 			expected=$((expected + 1))
-			guest "$kv" "$iommu"
+			# Every program but those that need the PRI device.
+			# shellcheck disable=SC2046 # a list of programs
+			guest "$kv" "$iommu" $(grep -vxF "$pri_tests" \
+				"$build/tests/tests.list")
 		else
 			progs=
 			for t in $device_tests; do
@@ -179,6 +197,10 @@ for k in $KERNELS; do
 		fi
 		first=0
 	done
+	if [ "$pri_qemu" = 1 ]; then
+		expected=$((expected + 1))
+		guest "$kv" vtd-pri $pri_tests
+	fi
 done
 
 section "summary"

@@ -5,7 +5,7 @@
 # IOPFMAP_CACHE): the userland that Debian's 7.x kernel headers, their
 # kbuild binaries and QEMU 11 need. The command runs as root in a private
 # mount namespace that sees /proc, /dev, /sys, /tmp, this repository (and
-# BUILD, if it lies elsewhere) and the debug kernels' cache at the same
+# BUILD, if it lies elsewhere), the debug kernels' and QEMU's caches at the same
 # paths as the host, in the current directory. Nothing stays mounted
 # afterwards.
 #
@@ -23,8 +23,10 @@ case $build/ in
 "$top"/*) ;;
 *) mkdir -p "$build"; binds+=("$build") ;;
 esac
-# The debug kernels' sources and build trees (tools/debug-kernel.sh).
+# The debug kernels' sources and build trees (tools/debug-kernel.sh), and
+# the QEMU that runs the emulated PRI device (tools/qemu/build.sh).
 [ -d "$cache/debug" ] && binds+=("$cache/debug")
+[ -d "$cache/qemu" ] && binds+=("$cache/qemu")
 
 # The mounts, then chroot; the mount namespace dies with the command.
 # shellcheck disable=SC2016 # expanded by the inner shell
