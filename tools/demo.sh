@@ -6,7 +6,8 @@
 # userspace for that kernel first), loads iopfmap with the simulated
 # device and runs tools/demo/iopfmap_demo, which starts iopfd, drives the
 # device and prints what happened: faults and how each was served, what
-# pinning would have cost, fault latencies, a two-stage run through iopfd.
+# pinning would have cost, fault latencies, a two-stage run through iopfd,
+# and, with the emulated PRI device (tools/qemu), real page requests.
 #
 # Exit status 0 only if the demo passed on every kernel. Environment:
 # KERNELS (default "6.1 6.12"), DEMO_ARGS (options of iopfmap_demo, for
@@ -26,6 +27,15 @@ if ! "$top/tools/deps.sh" --check > /dev/null 2>&1; then
 		die "installing the dependencies failed (see above; make deps needs root)"
 fi
 
+# Where QEMU with the emulated PRI device builds, the guests have it, and
+# part 4 shows real page requests next to the simulated device.
+iommu_args=()
+if "$top/tools/qemu/build.sh" > /dev/null; then
+	iommu_args=(--iommu vtd-pri)
+else
+	echo "demo: no QEMU with iopfmap-pri: part 4 will say so" >&2
+fi
+
 mkdir -p "$build/vm"
 rc=0
 summary=()
@@ -41,7 +51,7 @@ for k in $KERNELS; do
 	# One vCPU: a wake-up across vCPUs is very slow under TCG and would
 	# dominate the tail latency of the faults iopfd answers.
 	set +e
-	"$top/tools/vm/run" --kernel "$kv" --smp 1 --timeout 900 \
+	"$top/tools/vm/run" --kernel "$kv" --smp 1 --timeout 900 "${iommu_args[@]}" \
 		--add "$top/tools/demo/guest.sh=/iopfmap/demo.sh" \
 		-- "DEMO_ARGS='$demo_args' sh /iopfmap/demo.sh" 2>&1 |
 		tee "$log"

@@ -9,6 +9,11 @@ set -e
 ko=/lib/modules/$(uname -r)/extra/iopfmap.ko
 echo "\$ insmod $ko sim=1"
 insmod "$ko" sim=1
+# The PRI device's driver, where the guest has the device (part 4).
+if grep -qx 0x11e9 /sys/bus/pci/devices/*/device 2>/dev/null; then
+	echo "\$ insmod iopfmap_pri.ko"
+	insmod "${ko%/*}/iopfmap_pri.ko"
+fi
 # shellcheck disable=SC2086
 iopfmap_demo --iopfd /iopfmap/bin/iopfd $DEMO_ARGS
 rmmod iopfmap
