@@ -24,14 +24,10 @@
 #endif
 
 #include "iopfmap_edu_utils.h"
-#include "iopfmap_pri.h"
+#include "iopfmap_pri_utils.h"
+#include "iopfmap_trace_utils.h"
 
 #pragma GCC diagnostic ignored "-Wclobbered"
-
-#define PRI_VENDOR	0x1234
-#define PRI_DEVICE	0x11e9
-#define PRI_NODE	"/dev/iopfmap_pri"
-#define PRI_DRIVER	"iopfmap_pri"
 
 #define RW		(IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE)
 #define PASID		0x42
@@ -40,22 +36,6 @@
 #define GROUP_PAGES	16	/* one 64 KiB DMA: the device's buffer */
 
 static size_t psz;
-
-static int *pri_loaded_here;
-
-static void __attribute__((constructor)) pri_flag_init(void)
-{
-	void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	pri_loaded_here = p == MAP_FAILED ? NULL : p;
-}
-
-static void __attribute__((destructor)) pri_unload(void)
-{
-	if (pri_loaded_here && *pri_loaded_here)
-		syscall(SYS_delete_module, PRI_DRIVER, O_NONBLOCK);
-}
 
 /*
  * fd: the context; pfd: /dev/iopfmap_pri; dev: the device; mem: NPAGES of
@@ -69,16 +49,6 @@ struct pri_state {
 	struct iopfmap_device_attach rid;
 	struct iopfmap_device_attach pasid;
 };
-
-static const char *pri_status_name(__u32 status)
-{
-	static const char *const names[] = {
-		"DONE", "INVALID", "FAILURE", "NO_PROGRESS", "REFUSED",
-		"ABORTED", "TIMEOUT", "DMA_FAULT", "BAD_ARGS",
-	};
-
-	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "?";
-}
 
 /* One DMA of the device, tagged with PASID unless @flags says RAW. */
 static struct iopfmap_pri_dma pri_dma(struct __test_metadata *_metadata,
@@ -145,8 +115,6 @@ static void map_range(struct __test_metadata *_metadata, struct pri_state *s,
 static bool pri_open(struct __test_metadata *_metadata, struct pri_state *s)
 {
 	struct iopfmap_info info = { .size = sizeof(info) };
-	char names[1][IOPFMAP_DEVICE_NAME_MAX];
-	char why[512];
 	int ret;
 
 	psz = sysconf(_SC_PAGESIZE);
@@ -160,18 +128,9 @@ static bool pri_open(struct __test_metadata *_metadata, struct pri_state *s)
 	test_cmd_get_info(s->fd, &info);
 	if (!(info.out_features & IOPFMAP_FEATURE_PASID_ATTACH))
 		SKIP(return false, "no PASID attach in this kernel (iommu_attach_device_pasid() with a handle: 6.10), and QEMU's VT-d takes page requests with a PASID only");
-	if (!iopfmap_find_pci(PRI_VENDOR, PRI_DEVICE, names, 1))
-		SKIP(return false, "no iopfmap-pri device (%04x:%04x): the guest needs tools/vm/run --iommu vtd-pri",
-		     PRI_VENDOR, PRI_DEVICE);
-	snprintf(s->dev, sizeof(s->dev), "%s", names[0]);
-	ret = iopfmap_load_test_module(PRI_DRIVER, "IOPFMAP_PRI_KO", PRI_NODE,
-				       why, sizeof(why));
-	if (ret < 0)
-		SKIP(return false, "%s", why);
-	if (ret == 1 && pri_loaded_here)
-		*pri_loaded_here = 1;
-	s->pfd = open(PRI_NODE, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, s->pfd) TH_LOG("open " PRI_NODE ": %s", strerror(errno));
+	s->pfd = pri_require(_metadata, s->dev);
+	if (s->pfd < 0)
+		return false;
 
 	s->mem = mmap(NULL, NPAGES * psz, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -281,6 +240,53 @@ TEST_F(pri, dma_both_directions)
 	     s->mem + len, len);
 	free(want);
 	free(got);
+}
+
+/*
+ * The tracepoints tell the same story as the device and the counters:
+ * one iopfmap_fault per page request, with the PASID; one fault_done per
+ * fault; one iopfmap_respond, from the IOMMU, for the whole group.
+ */
+TEST_F(pri, tracepoints_match_counters)
+{
+	struct pri_state *s = &self->s;
+	struct iopfmap_info info = { .size = sizeof(info) };
+	size_t len = GROUP_PAGES * psz;
+	char ctx[32], pasid[32], n[32], why[256];
+	struct iopfmap_stats st0, st1;
+	struct iopfmap_pri_dma d;
+	char *text;
+
+	if (!tracefs_ready(why, sizeof(why)))
+		SKIP(return, "%s", why);
+	test_cmd_get_info(s->fd, &info);
+	snprintf(ctx, sizeof(ctx), "ctx=%u ", info.out_ctx_id);
+	snprintf(pasid, sizeof(pasid), "pasid=%u ", PASID);
+	snprintf(n, sizeof(n), "n=%u", GROUP_PAGES);
+	map_range(_metadata, s, RW);
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "0"));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "1"));
+	st0 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	d = pri_dma_done(_metadata, s, IOPFMAP_PRI_TO_RAM, IOVA, len, NULL);
+	st1 = iopfmap_get_stats(_metadata, s->fd, ~0ULL);
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "0"));
+	text = tracefs_read();
+	ASSERT_NE(NULL, text);
+
+	EXPECT_EQ((__u32)GROUP_PAGES, d.out_page_requests);
+	EXPECT_EQ(st0.out_faults + d.out_page_requests, st1.out_faults);
+	EXPECT_EQ((int)d.out_page_requests,
+		  count_lines(text, "iopfmap_fault: ", ctx, "access=rw ",
+			      pasid, NULL));
+	EXPECT_EQ((int)(st1.out_faults_handled - st0.out_faults_handled),
+		  count_lines(text, "iopfmap_fault_done: ", ctx,
+			      "response=success", NULL));
+	EXPECT_EQ((int)d.out_responses,
+		  count_lines(text, "iopfmap_respond: ", ctx, "from=iommu ",
+			      pasid, "resp=success", n, NULL))
+		TH_LOG("the group's response, as traced:\n%s", text);
+	free(text);
 }
 
 /* ---- invalidations: the device never reaches a page the CPU took ---- */

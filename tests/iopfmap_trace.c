@@ -7,12 +7,10 @@
  * forwarded to a fault queue shows as one queue_push.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "iopfmap_utils.h"
+#include "iopfmap_trace_utils.h"
 
 /*
  * The harness's TEST_F() wrapper assigns its local "child" between its
@@ -21,78 +19,8 @@
  */
 #pragma GCC diagnostic ignored "-Wclobbered"
 
-#define TRACEFS		"/sys/kernel/tracing"
 #define IOVA		0x400000ULL
 #define NPAGES		4
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
-/* The trace buffer's text; the caller frees it. */
-static char *read_trace(void)
-{
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap + 1);
-	int fd = open(TRACEFS "/trace", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (!buf || fd < 0) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - len)) > 0) {
-		len += n;
-		if (len == cap) {
-			char *more = realloc(buf, 2 * cap + 1);
-
-			if (!more)
-				break;
-			buf = more;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	return buf;
-}
-
-/* Lines of @text holding every one of the NULL-terminated needles. */
-static int count_lines(const char *text, ...)
-{
-	const char *line = text;
-	int n = 0;
-
-	while (line && *line) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		const char *needle;
-		bool all = true;
-		va_list ap;
-
-		va_start(ap, text);
-		while ((needle = va_arg(ap, const char *))) {
-			if (!memmem(line, len, needle, strlen(needle))) {
-				all = false;
-				break;
-			}
-		}
-		va_end(ap);
-		n += all;
-		line = end ? end + 1 : NULL;
-	}
-	return n;
-}
 
 FIXTURE(trace)
 {
@@ -103,15 +31,12 @@ FIXTURE(trace)
 
 FIXTURE_SETUP(trace)
 {
-	struct stat st;
+	char why[256];
 
 	self->fd = -1;
 	self->buf = MAP_FAILED;
-	if (stat(TRACEFS "/trace", &st) &&
-	    mount("tracefs", TRACEFS, "tracefs", 0, NULL))
-		SKIP(return, "no tracefs at " TRACEFS ": %s", strerror(errno));
-	if (stat(TRACEFS "/events/iopfmap", &st))
-		SKIP(return, "no iopfmap events in " TRACEFS "/events");
+	if (!tracefs_ready(why, sizeof(why)))
+		SKIP(return, "%s", why);
 	OPEN_CONTEXT(&self->fd);
 	if (!iopfmap_sim_available(self->fd))
 		SKIP(return, "module loaded without sim=1");
@@ -120,13 +45,13 @@ FIXTURE_SETUP(trace)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->buf);
 	memset(self->buf, 0x5a, self->len);
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
-	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "0"));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/trace", ""));
 }
 
 FIXTURE_TEARDOWN(trace)
 {
-	write_file(TRACEFS "/events/iopfmap/enable", "0");
+	tracefs_write(TRACEFS "/events/iopfmap/enable", "0");
 	if (self->buf != MAP_FAILED)
 		munmap(self->buf, self->len);
 	if (self->fd >= 0)
@@ -146,17 +71,17 @@ TEST_F(trace, events_match_counters)
 	/* Prefetch 1: each page its own fault. */
 	ASSERT_EQ(0, _test_map(self->fd, IOVA, self->buf, self->len,
 			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE, 1));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "1"));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "1"));
 
 	ASSERT_EQ(0, _test_sim_dma(self->fd, &dma, 0, IOVA, out, self->len));
 	ASSERT_EQ((__u32)IOPFMAP_SIM_DMA_OK, dma.out_status);
 	ASSERT_EQ((__u32)NPAGES, dma.out_faults);
 	/* The CPU drops page 1: its entry must go. */
 	ASSERT_EQ(0, madvise((char *)self->buf + psz, psz, MADV_DONTNEED));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "0"));
 
 	st = iopfmap_get_stats(_metadata, self->fd, ~0ULL);
-	text = read_trace();
+	text = tracefs_read();
 	ASSERT_NE(NULL, text);
 	snprintf(iova0, sizeof(iova0), "iova=%#llx ", IOVA);
 	snprintf(iova1, sizeof(iova1), "iova=%#llx ", IOVA + psz);
@@ -198,7 +123,7 @@ TEST_F(trace, disabled_events_stay_silent)
 			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE, 1));
 	ASSERT_EQ(0, _test_sim_dma(self->fd, &dma, 0, IOVA, out, self->len));
 	ASSERT_EQ((__u32)NPAGES, dma.out_faults);
-	text = read_trace();
+	text = tracefs_read();
 	ASSERT_NE(NULL, text);
 	EXPECT_EQ(0, count_lines(text, "iopfmap_", NULL))
 		TH_LOG("trace:\n%s", text);
@@ -240,9 +165,9 @@ TEST_F(trace, queue_push)
 			       IOPFMAP_MAP_READ | IOPFMAP_MAP_WRITE |
 			       IOPFMAP_MAP_FORWARD, 1));
 	ASSERT_EQ(0, _test_ioctl(self->fd, IOPFMAP_QUEUE_ALLOC, &qa));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/iopfmap_queue_push/enable",
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/iopfmap_queue_push/enable",
 				"1"));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/iopfmap_queue_answer/enable",
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/iopfmap_queue_answer/enable",
 				"1"));
 	ASSERT_EQ(0, pthread_create(&b.thread, NULL, bg_sim_dma_run, &b));
 	ASSERT_EQ((ssize_t)sizeof(rec), read(qa.out_fd, &rec, sizeof(rec)));
@@ -251,10 +176,10 @@ TEST_F(trace, queue_push)
 	ASSERT_EQ(0, pthread_join(b.thread, NULL));
 	ASSERT_EQ(0, b.ret);
 	EXPECT_EQ((__u32)IOPFMAP_SIM_DMA_OK, b.dma.out_status);
-	ASSERT_EQ(0, write_file(TRACEFS "/events/iopfmap/enable", "0"));
+	ASSERT_EQ(0, tracefs_write(TRACEFS "/events/iopfmap/enable", "0"));
 	close(qa.out_fd);
 
-	text = read_trace();
+	text = tracefs_read();
 	ASSERT_NE(NULL, text);
 	snprintf(cookie, sizeof(cookie), "cookie=%#llx ",
 		 (unsigned long long)rec.cookie);
