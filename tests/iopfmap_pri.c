@@ -289,6 +289,83 @@ TEST_F(pri, tracepoints_match_counters)
 	free(text);
 }
 
+/* ---- the kernel's own SVA, the peer of iopfmap's PASID attachment ---- */
+
+FIXTURE(sva)
+{
+	int pfd;
+	char dev[IOPFMAP_DEVICE_NAME_MAX];
+};
+
+FIXTURE_SETUP(sva)
+{
+	psz = sysconf(_SC_PAGESIZE);
+	self->pfd = pri_require(_metadata, self->dev);
+}
+
+FIXTURE_TEARDOWN(sva)
+{
+	if (self->pfd >= 0)
+		close(self->pfd);
+}
+
+/*
+ * Bound with iommu_sva_bind_device(), the device writes to the process's
+ * virtual addresses: the IOMMU walks the CPU page tables and the core
+ * resolves the page requests, without iopfmap. After UNBIND the PASID
+ * translates nothing.
+ */
+TEST_F(sva, bound_device_writes_virtual_addresses)
+{
+	struct iopfmap_pri_sva b = { 0 };
+	size_t len = GROUP_PAGES * psz;
+	struct iopfmap_pri_dma d = { 0 };
+	char *mem, *want = malloc(len);
+	int ret;
+
+	if (self->pfd < 0)
+		return;
+	ASSERT_NE(NULL, want);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	madvise(mem, len, MADV_NOHUGEPAGE);
+	snprintf(b.name, sizeof(b.name), "%s", self->dev);
+	ret = _test_ioctl(self->pfd, IOPFMAP_PRI_SVA_BIND, &b);
+	if (ret == -EOPNOTSUPP && !iopfmap_kernel_at_least(6, 2))
+		SKIP(return, "this kernel's SVA bind takes drvdata (6.1): the test driver does not bind it");
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "iommu_sva_bind_device() refuses: this kernel has no SVA on x86 (6.12's iommu-sva.c returns EOPNOTSUPP under CONFIG_X86)");
+	ASSERT_EQ(0, ret) TH_LOG("SVA_BIND: %s", strerror(-ret));
+	EXPECT_NE(0U, b.out_pasid);
+	EXPECT_EQ(-EEXIST, _test_ioctl(self->pfd, IOPFMAP_PRI_SVA_BIND, &b));
+
+	iopfmap_fill(want, len, 0x5a);
+	snprintf(d.name, sizeof(d.name), "%s", self->dev);
+	d.flags = IOPFMAP_PRI_TO_RAM | IOPFMAP_PRI_PASID;
+	d.pasid = b.out_pasid;
+	d.iova = (__u64)(unsigned long)mem;
+	d.length = len;
+	d.data = (__u64)(unsigned long)want;
+	ASSERT_EQ(0, _test_ioctl(self->pfd, IOPFMAP_PRI_DMA, &d));
+	EXPECT_EQ((__u32)IOPFMAP_PRI_DONE, d.out_status)
+		TH_LOG("%s", pri_status_name(d.out_status));
+	EXPECT_EQ((__u32)GROUP_PAGES, d.out_page_requests);
+	EXPECT_EQ(1U, d.out_responses);
+	EXPECT_EQ(0U, d.out_stray);
+	same(_metadata, "the SVA device's write", mem, want, len);
+
+	ASSERT_EQ(0, _test_ioctl(self->pfd, IOPFMAP_PRI_SVA_UNBIND, &b));
+	EXPECT_EQ(-ENOENT, _test_ioctl(self->pfd, IOPFMAP_PRI_SVA_UNBIND, &b));
+	memset(mem, 0, len);
+	ASSERT_EQ(0, _test_ioctl(self->pfd, IOPFMAP_PRI_DMA, &d));
+	EXPECT_NE((__u32)IOPFMAP_PRI_DONE, d.out_status)
+		TH_LOG("the PASID still translates after UNBIND");
+	all_zero(_metadata, "the page after UNBIND", mem, len);
+	munmap(mem, len);
+	free(want);
+}
+
 /* ---- invalidations: the device never reaches a page the CPU took ---- */
 
 static long sys_move_pages(unsigned long count, void **pages,

@@ -39,14 +39,14 @@ say() {
 # run_guest KVER SMP MEM SCENARIOS: one guest; its rows go to rows.jsonl
 # tagged with the kernel and vCPU count the guest reported.
 run_guest() {
-	local kv=$1 smp=$2 mem=$3 only=$4 build_flag=$5
-	local raw=$out/raw-$kv-smp$smp.log tag="" line status
+	local kv=$1 smp=$2 mem=$3 only=$4 build_flag=$5 iommu=${6:-vtd}
+	local raw=$out/raw-$kv-smp$smp${6:+-$6}.log tag="" line status
 
 	say "guest $kv, $smp vCPU, $mem: $only"
 	set +e
 	# shellcheck disable=SC2086 # BENCH_ARGS are words
 	"$top/tools/vm/run" --kernel "$kv" $build_flag --smp "$smp" \
-		--mem "$mem" --timeout 1200 -- "
+		--mem "$mem" --iommu "$iommu" --timeout 1200 -- "
 		set -e
 		insmod /lib/modules/\$(uname -r)/extra/iopfmap.ko sim=1
 		iopfmap_bench --only $only ${BENCH_ARGS:-}" 2>&1 |
@@ -85,6 +85,12 @@ for k in $KERNELS; do
 	kv=$(kver_of "$k") || die "kernel $k is not installed (make deps)"
 	run_guest "$kv" 1 "${BENCH_MEM:-2G}" setup,cold,latency,forward,inval,memory ""
 	run_guest "$kv" 2 1G scale --no-build
+	# The PRI device's scenario, where QEMU with it builds.
+	if "$top/tools/qemu/build.sh" > /dev/null; then
+		run_guest "$kv" 1 1G sva --no-build vtd-pri
+	else
+		say "no QEMU with iopfmap-pri: the sva scenario is not run"
+	fi
 done
 touch "$out/rows.jsonl"
 grep -q '"type":"fail"' "$out/rows.jsonl" && rc=1

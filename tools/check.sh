@@ -101,7 +101,7 @@ device_tests="iopfmap_device iopfmap_device_raw"
 # The programs with end-to-end page request tests: one more guest per
 # kernel runs them, with the emulated PRI device behind VT-d (tools/vm/run
 # --iommu vtd-pri); iopfd's other tests run there too.
-pri_tests="iopfmap_pri iopfmap_iopfd"
+pri_tests="iopfmap_pri iopfmap_iopfd iopfmap_bench_smoke.sh"
 
 section "QEMU with the emulated PRI device"
 if qemu_log=$("$top/tools/qemu/build.sh" 2>&1); then

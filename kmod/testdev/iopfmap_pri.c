@@ -19,6 +19,7 @@
 
 #include <linux/fs.h>
 #include <linux/io.h>
+#include <linux/iommu.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/iopoll.h>
 #include <linux/kref.h>
@@ -28,10 +29,12 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "edu_autoconf.h"
 #include "iopfmap_pri.h"
 
 #define PRI_VENDOR_ID		0x1234
@@ -275,6 +278,163 @@ static long pri_ioctl_info(struct iopfmap_pri_info __user *uarg)
 	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
 }
 
+/* An open file of /dev/iopfmap_pri: the SVA bindings it made. */
+struct pri_file {
+	struct mutex lock;		/* orders this file's binds */
+	struct list_head binds;
+};
+
+struct pri_bind {
+	struct list_head node;		/* in pri_file.binds */
+	struct pri_dev *pri;		/* referenced */
+	struct iommu_sva *handle;
+	bool own_iopf;			/* 6.12: this binding enabled IOPF */
+};
+
+#ifdef IOPFMAP_EDU_HAVE_SVA_BIND
+/*
+ * 6.12: a device's SVA needs its IOPF and SVA features. IOPF may be on
+ * already (EBUSY): iopfmap's PASID attachment turned it on, and turns it
+ * off.
+ */
+static int pri_sva_enable(struct pri_bind *b)
+{
+#ifdef IOPFMAP_EDU_HAVE_DEV_FEAT_SVA
+	struct device *dev = &b->pri->pdev->dev;
+	int ret;
+
+	ret = iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+	if (ret && ret != -EBUSY)
+		return ret;
+	b->own_iopf = !ret;
+	ret = iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA);
+	if (ret && b->own_iopf)
+		iommu_dev_disable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+	return ret;
+#else
+	return 0;
+#endif
+}
+
+static void pri_sva_disable(struct pri_bind *b)
+{
+#ifdef IOPFMAP_EDU_HAVE_DEV_FEAT_SVA
+	struct device *dev = &b->pri->pdev->dev;
+
+	iommu_dev_disable_feature(dev, IOMMU_DEV_FEAT_SVA);
+	if (b->own_iopf)
+		iommu_dev_disable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+#endif
+}
+
+static void pri_unbind(struct pri_bind *b)
+{
+	list_del(&b->node);
+	iommu_sva_unbind_device(b->handle);
+	pri_sva_disable(b);
+	pri_put(b->pri);
+	kfree(b);
+}
+
+static struct pri_bind *pri_find_bind(struct pri_file *pf,
+				      const struct pri_dev *pri)
+{
+	struct pri_bind *b;
+
+	list_for_each_entry(b, &pf->binds, node)
+		if (b->pri == pri)
+			return b;
+	return NULL;
+}
+
+/* Under pf->lock. Takes over the reference on @pri. */
+static int pri_bind(struct pri_file *pf, struct pri_dev *pri, u32 *pasid)
+{
+	struct iommu_sva *handle;
+	struct pri_bind *b;
+	int ret;
+
+	if (pri_find_bind(pf, pri)) {
+		pri_put(pri);
+		return -EEXIST;
+	}
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b) {
+		pri_put(pri);
+		return -ENOMEM;
+	}
+	b->pri = pri;
+	ret = pri_sva_enable(b);
+	if (ret)
+		goto err_free;
+	handle = iommu_sva_bind_device(&pri->pdev->dev, current->mm);
+	if (IS_ERR(handle)) {
+		ret = PTR_ERR(handle);
+		goto err_disable;
+	}
+	b->handle = handle;
+	*pasid = iommu_sva_get_pasid(handle);
+	list_add(&b->node, &pf->binds);
+	return 0;
+
+err_disable:
+	pri_sva_disable(b);
+err_free:
+	kfree(b);
+	pri_put(pri);
+	return ret;
+}
+#else
+static void pri_unbind(struct pri_bind *b)
+{
+}
+
+static struct pri_bind *pri_find_bind(struct pri_file *pf,
+				      const struct pri_dev *pri)
+{
+	return NULL;
+}
+
+static int pri_bind(struct pri_file *pf, struct pri_dev *pri, u32 *pasid)
+{
+	pri_put(pri);
+	return -EOPNOTSUPP;
+}
+#endif
+
+static long pri_ioctl_sva(struct pri_file *pf,
+			  struct iopfmap_pri_sva __user *uarg, bool bind)
+{
+	struct iopfmap_pri_sva arg;
+	struct pri_bind *b;
+	struct pri_dev *pri;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags)
+		return -EOPNOTSUPP;
+	if (!memchr(arg.name, '\0', sizeof(arg.name)))
+		return -EINVAL;
+	pri = pri_get(arg.name);
+	if (!pri)
+		return -ENODEV;
+	mutex_lock(&pf->lock);
+	if (bind) {
+		ret = pri_bind(pf, pri, &arg.out_pasid);
+	} else {
+		b = pri_find_bind(pf, pri);
+		ret = b ? 0 : -ENOENT;
+		if (b)
+			pri_unbind(b);
+		pri_put(pri);
+	}
+	mutex_unlock(&pf->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+}
+
 static long pri_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -284,13 +444,43 @@ static long pri_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pri_ioctl_dma(uarg);
 	case IOPFMAP_PRI_INFO:
 		return pri_ioctl_info(uarg);
+	case IOPFMAP_PRI_SVA_BIND:
+		return pri_ioctl_sva(file->private_data, uarg, true);
+	case IOPFMAP_PRI_SVA_UNBIND:
+		return pri_ioctl_sva(file->private_data, uarg, false);
 	default:
 		return -ENOTTY;
 	}
 }
 
+static int pri_fop_open(struct inode *inode, struct file *file)
+{
+	struct pri_file *pf = kzalloc(sizeof(*pf), GFP_KERNEL);
+
+	if (!pf)
+		return -ENOMEM;
+	mutex_init(&pf->lock);
+	INIT_LIST_HEAD(&pf->binds);
+	file->private_data = pf;
+	return 0;
+}
+
+static int pri_fop_release(struct inode *inode, struct file *file)
+{
+	struct pri_file *pf = file->private_data;
+	struct pri_bind *b, *tmp;
+
+	list_for_each_entry_safe(b, tmp, &pf->binds, node)
+		pri_unbind(b);
+	mutex_destroy(&pf->lock);
+	kfree(pf);
+	return 0;
+}
+
 static const struct file_operations pri_fops = {
 	.owner = THIS_MODULE,
+	.open = pri_fop_open,
+	.release = pri_fop_release,
 	.unlocked_ioctl = pri_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

@@ -103,10 +103,36 @@ struct iopfmap_pri_info {
 	__aligned_u64 out_dma_faults;
 };
 
+/**
+ * struct iopfmap_pri_sva - ioctl(IOPFMAP_PRI_SVA_BIND, IOPFMAP_PRI_SVA_UNBIND)
+ * @name: PCI address of the device
+ * @flags: must be 0
+ * @out_pasid: BIND: the PASID of the calling process's address space
+ *
+ * The kernel's own SVA, the peer of iopfmap's PASID attachments: BIND
+ * binds the device to the caller's mm with iommu_sva_bind_device(), so
+ * that the IOMMU walks the CPU page tables at @out_pasid and the IOMMU
+ * core resolves the device's page requests itself (handle_mm_fault()).
+ * DMAs tagged with @out_pasid then use the caller's virtual addresses.
+ * The binding lasts until UNBIND or the file's release. EOPNOTSUPP on a
+ * kernel without the two-argument bind (6.1), EEXIST if this file bound
+ * the device already, ENOENT (UNBIND) if it did not; otherwise the bind's
+ * own errno (ENODEV: the IOMMU has no SVA for this device).
+ */
+struct iopfmap_pri_sva {
+	char name[IOPFMAP_PRI_NAME_MAX];
+	__u32 flags;
+	__u32 out_pasid;
+};
+
 #define IOPFMAP_PRI_TYPE	0xE8
 #define IOPFMAP_PRI_DMA \
 	_IOWR(IOPFMAP_PRI_TYPE, 0xC0, struct iopfmap_pri_dma)
 #define IOPFMAP_PRI_INFO \
 	_IOWR(IOPFMAP_PRI_TYPE, 0xC1, struct iopfmap_pri_info)
+#define IOPFMAP_PRI_SVA_BIND \
+	_IOWR(IOPFMAP_PRI_TYPE, 0xC2, struct iopfmap_pri_sva)
+#define IOPFMAP_PRI_SVA_UNBIND \
+	_IOWR(IOPFMAP_PRI_TYPE, 0xC3, struct iopfmap_pri_sva)
 
 #endif /* IOPFMAP_PRI_H */

@@ -47,3 +47,18 @@ if has 'int iommu_report_device_fault\(struct device \*dev, '\
 else
 	echo '/* IOPFMAP_EDU_HAVE_IOPF_QUEUE is not set */'
 fi
+# SVA, iopfmap_pri's peer: the two-argument bind (6.1's also takes
+# drvdata), and whether a device needs its IOPF and SVA features enabled
+# first (6.12 does; 7.x has no iommu_dev_enable_feature()).
+if has 'struct iommu_sva \*iommu_sva_bind_device\(struct device \*dev, '\
+'struct mm_struct \*mm\);'; then
+	echo '#define IOPFMAP_EDU_HAVE_SVA_BIND 1'
+else
+	echo '/* IOPFMAP_EDU_HAVE_SVA_BIND is not set */'
+fi
+if has 'int iommu_dev_enable_feature\(struct device \*dev, '\
+'enum iommu_dev_features f\);' && has 'IOMMU_DEV_FEAT_SVA,'; then
+	echo '#define IOPFMAP_EDU_HAVE_DEV_FEAT_SVA 1'
+else
+	echo '/* IOPFMAP_EDU_HAVE_DEV_FEAT_SVA is not set */'
+fi

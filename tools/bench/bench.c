@@ -60,6 +60,7 @@ static const struct scenario {
 	{ "inval", s_inval, "munmap of device-mapped memory, IOTLB flushes" },
 	{ "scale", s_scale, "faults/s with 1 and 2 simulated devices" },
 	{ "memory", s_memory, "slab and vmalloc growth of FAULT vs PIN ranges" },
+	{ "sva", s_sva, "the PRI device: iopfmap's PASID route vs the kernel's SVA" },
 };
 #define NR_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -100,6 +100,7 @@ void s_forward(void);
 void s_inval(void);
 void s_scale(void);
 void s_memory(void);
+void s_sva(void);
 
 /* VFIO type1 on one device (vfio.c) */
 struct vfio {

@@ -50,6 +50,7 @@ BEGIN {
 	title["inval"] = "5. Invalidation: munmap cost and IOTLB flushes (lower is better)"
 	title["scale"] = "6. Scaling: faults per second, 2 vCPUs (higher is better)"
 	title["memory"] = "7. Memory overhead of tracking ranges (lower is better)"
+	title["sva"] = "8. A real PRI device: iopfmap's PASID route against the kernel's SVA"
 }
 
 {
@@ -108,7 +109,7 @@ END {
 		printf "  %s\n", problems[i]
 
 	# The scenarios in their numbered order, then any other.
-	split("setup cold latency forward inval scale memory", order, " ")
+	split("setup cold latency forward inval scale memory sva", order, " ")
 	no = 0
 	for (i = 1; i in order; i++)
 		if (order[i] in sseen)

@@ -736,7 +736,14 @@ struct pri_pass {
 };
 
 /* Part 4's streaming costs per fault (us), for the summary; 0: not run. */
-static double pri_real_us, pri_sim_us;
+static double pri_real_us, pri_sim_us, pri_wreal_us, pri_sva_us;
+
+
+/* (first pass - second pass) / faults, in microseconds */
+static double pri_cost_us(const struct pri_pass *p)
+{
+	return p->faults ? (p->cold_ns - p->warm_ns) / 1e3 / p->faults : 0;
+}
 
 /* Scans sysfs for the PRI device: its PCI name into @name, or false. */
 static bool pri_find(char *name, size_t len)
@@ -772,17 +779,24 @@ static bool pri_find(char *name, size_t len)
 	return found;
 }
 
-/* One pass of the PRI device over [PRI_IOVA, + @len), data checked. */
-static uint64_t pri_pass(int pfd, const char *dev, uint64_t len,
-			 char *bounce, uint64_t seed, uint64_t *faults)
+/*
+ * One pass of the PRI device over [@base, + @len) at @pasid (@base is
+ * PRI_IOVA in iopfmap's range, the buffer's own address with SVA): reads
+ * checked against the pattern, or, with @flags IOPFMAP_PRI_TO_RAM, writes
+ * of @bounce to every chunk.
+ */
+static uint64_t pri_pass(int pfd, const char *dev, uint32_t flags,
+			 uint32_t pasid, uint64_t base, uint64_t len,
+			 char *bounce,
+			 uint64_t seed, uint64_t *faults)
 {
 	uint64_t off, t0, total = 0;
 
 	for (off = 0; off < len; off += PRI_CHUNK) {
 		struct iopfmap_pri_dma d = {
-			.flags = IOPFMAP_PRI_PASID,
-			.pasid = PRI_PASID,
-			.iova = PRI_IOVA + off,
+			.flags = IOPFMAP_PRI_PASID | flags,
+			.pasid = pasid,
+			.iova = base + off,
 			.length = PRI_CHUNK,
 			.data = (uintptr_t)bounce,
 		};
@@ -796,7 +810,8 @@ static uint64_t pri_pass(int pfd, const char *dev, uint64_t len,
 			    (unsigned long long)d.iova, d.out_status,
 			    d.out_stray);
 		*faults += d.out_page_requests;
-		check(bounce, off, PRI_CHUNK, seed, PRI_IOVA + off);
+		if (!(flags & IOPFMAP_PRI_TO_RAM))
+			check(bounce, off, PRI_CHUNK, seed, base + off);
 	}
 	return total;
 }
@@ -810,6 +825,15 @@ static void attach_pri(int fd, const char *dev, uint32_t flags,
 
 	snprintf(a.name, sizeof(a.name), "%s", dev);
 	xioctl(fd, IOPFMAP_DEVICE_ATTACH, &a, "IOPFMAP_DEVICE_ATTACH");
+}
+
+/* Every chunk of @buf holds what pri_pass() wrote from the bounce. */
+static void pri_check_written(const char *buf, uint64_t len, uint64_t seed)
+{
+	uint64_t off;
+
+	for (off = 0; off < len; off += PRI_CHUNK)
+		check(buf + off, 0, PRI_CHUNK, seed, PRI_IOVA + off);
 }
 
 /* The simulated device's pass, with the same DMA size. */
@@ -831,7 +855,10 @@ static void part_pri(void)
 {
 	struct iopfmap_info info = { .size = sizeof(info) };
 	uint64_t len = pri_mib * MIB, seed = 0x4444;
-	struct pri_pass real = { 0 }, sim = { 0 };
+	struct pri_pass real = { 0 }, sim = { 0 }, wreal = { 0 }, wsva = { 0 };
+	struct iopfmap_pri_sva sva = { 0 };
+	int sva_err = 0;
+	char *wbuf;
 	char dev[IOPFMAP_PRI_NAME_MAX], a[32], b[32], c[32];
 	char *buf, *bounce;
 	uint32_t ctx;
@@ -867,8 +894,10 @@ static void part_pri(void)
 	attach_pri(fd, dev, 0, 0);
 	attach_pri(fd, dev, IOPFMAP_ATTACH_PASID, PRI_PASID);
 	map_range(fd, PRI_IOVA, buf, len, 0, 1);
-	real.cold_ns = pri_pass(pfd, dev, len, bounce, seed, &real.faults);
-	real.warm_ns = pri_pass(pfd, dev, len, bounce, seed, &real.faults);
+	real.cold_ns = pri_pass(pfd, dev, 0, PRI_PASID, PRI_IOVA, len, bounce,
+				seed, &real.faults);
+	real.warm_ns = pri_pass(pfd, dev, 0, PRI_PASID, PRI_IOVA, len, bounce,
+				seed, &real.faults);
 	close(fd);
 
 	/* The simulated device, in a context of its own. */
@@ -878,7 +907,46 @@ static void part_pri(void)
 	sim.warm_ns = sim_pass(fd, len, bounce, seed, &sim.faults);
 	close(fd);
 
-	row("", "real PRI", "simulated", "");
+	/*
+	 * Writes into memory nobody touched, where the two differ least:
+	 * iopfmap (the page faulted in by hmm_range_fault(), then mapped)
+	 * against the kernel's SVA on the same device (bound to this process
+	 * with iommu_sva_bind_device(): VT-d walks the CPU page tables and
+	 * the core resolves the fault with handle_mm_fault()).
+	 */
+	fill(bounce, PRI_CHUNK, seed);
+	wbuf = alloc_buf(len);
+	madvise(wbuf, len, MADV_NOHUGEPAGE);
+	fd = open("/dev/iopfmap", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open /dev/iopfmap: %s", strerror(errno));
+	attach_pri(fd, dev, 0, 0);
+	attach_pri(fd, dev, IOPFMAP_ATTACH_PASID, PRI_PASID);
+	map_range(fd, PRI_IOVA, wbuf, len, 0, 1);
+	wreal.cold_ns = pri_pass(pfd, dev, IOPFMAP_PRI_TO_RAM, PRI_PASID,
+				 PRI_IOVA, len, bounce, seed, &wreal.faults);
+	wreal.warm_ns = pri_pass(pfd, dev, IOPFMAP_PRI_TO_RAM, PRI_PASID,
+				 PRI_IOVA, len, bounce, seed, &wreal.faults);
+	close(fd);
+	pri_check_written(wbuf, len, seed);
+	wbuf = alloc_buf(len);
+	madvise(wbuf, len, MADV_NOHUGEPAGE);
+	snprintf(sva.name, sizeof(sva.name), "%s", dev);
+	if (!ioctl(pfd, IOPFMAP_PRI_SVA_BIND, &sva)) {
+		wsva.cold_ns = pri_pass(pfd, dev, IOPFMAP_PRI_TO_RAM, sva.out_pasid,
+					(uintptr_t)wbuf, len, bounce, seed,
+					&wsva.faults);
+		wsva.warm_ns = pri_pass(pfd, dev, IOPFMAP_PRI_TO_RAM, sva.out_pasid,
+					(uintptr_t)wbuf, len, bounce, seed,
+					&wsva.faults);
+		xioctl(pfd, IOPFMAP_PRI_SVA_UNBIND, &sva,
+		       "IOPFMAP_PRI_SVA_UNBIND");
+		pri_check_written(wbuf, len, seed);
+	} else {
+		sva_err = errno;
+	}
+
+	row("device reads CPU-written memory", "real PRI", "simulated", "");
 	snprintf(a, sizeof(a), "%llu", (unsigned long long)real.faults);
 	snprintf(b, sizeof(b), "%llu", (unsigned long long)sim.faults);
 	row("faults (1-page window)", a, b, "");
@@ -887,20 +955,41 @@ static void part_pri(void)
 	row("second pass (all resident)", ms_str(a, sizeof(a), real.warm_ns),
 	    ms_str(b, sizeof(b), sim.warm_ns), "");
 	row("streaming cost per fault, us",
-	    us_str(a, sizeof(a), (real.cold_ns - real.warm_ns) / 1e3 /
-		   real.faults),
-	    us_str(b, sizeof(b), (sim.cold_ns - sim.warm_ns) / 1e3 /
-		   sim.faults), "");
-	pri_real_us = (real.cold_ns - real.warm_ns) / 1e3 / real.faults;
-	pri_sim_us = (sim.cold_ns - sim.warm_ns) / 1e3 / sim.faults;
+	    us_str(a, sizeof(a), pri_cost_us(&real)),
+	    us_str(b, sizeof(b), pri_cost_us(&sim)), "");
+	pri_real_us = pri_cost_us(&real);
+	pri_sim_us = pri_cost_us(&sim);
 	snprintf(c, sizeof(c), "%.2fx", (double)(real.cold_ns - real.warm_ns) /
 		 real.faults / ((double)(sim.cold_ns - sim.warm_ns) /
 				sim.faults));
 	row("real / simulated", c, "", "");
+	printf("\n");
+	row("device writes untouched memory", "iopfmap", "SVA", "");
+	snprintf(a, sizeof(a), "%llu", (unsigned long long)wreal.faults);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)wsva.faults);
+	row("faults (1-page window)", a, wsva.faults ? b : "-", "");
+	row("first pass", ms_str(a, sizeof(a), wreal.cold_ns),
+	    wsva.faults ? ms_str(b, sizeof(b), wsva.cold_ns) : "-", "");
+	row("second pass (all resident)", ms_str(a, sizeof(a), wreal.warm_ns),
+	    wsva.faults ? ms_str(b, sizeof(b), wsva.warm_ns) : "-", "");
+	row("streaming cost per fault, us",
+	    us_str(a, sizeof(a), pri_cost_us(&wreal)),
+	    wsva.faults ? us_str(b, sizeof(b), pri_cost_us(&wsva)) : "-", "");
+	if (wsva.faults) {
+		pri_wreal_us = pri_cost_us(&wreal);
+		pri_sva_us = pri_cost_us(&wsva);
+		snprintf(c, sizeof(c), "%.2fx", pri_wreal_us / pri_sva_us);
+		row("iopfmap / SVA", c, "", "");
+	} else {
+		printf("  (no SVA peer: IOPFMAP_PRI_SVA_BIND: %s)\n",
+		       strerror(sva_err));
+	}
 	printf("  real PRI: PASID %#x page request group (16 pages per DMA) -> VT-d's\n"
 	       "  page request queue -> the Intel driver -> the IOMMU core -> iopfmap's\n"
 	       "  handler -> page group response -> the device retries (ATS).\n"
-	       "  simulated: the device's request goes straight to iopfmap (SIM_DMA).\n\n",
+	       "  simulated: the device's request goes straight to iopfmap (SIM_DMA).\n"
+	       "  SVA: the same device bound to this process (iommu_sva_bind_device()):\n"
+	       "  VT-d walks the CPU page tables, the core resolves the faults itself.\n\n",
 	       PRI_PASID);
 	/* alloc_buf()'s mappings stay until exit, as the other parts' do. */
 	close(pfd);
@@ -1396,5 +1485,9 @@ int main(int argc, char **argv)
 		       "    queue): %.0f us streaming cost per fault, %.2fx the simulated\n"
 		       "    device's %.0f us in the same guest.\n",
 		       pri_real_us, pri_real_us / pri_sim_us, pri_sim_us);
+	if (pri_sva_us > 0)
+		printf("  - Writes into untouched memory: iopfmap %.0f us per fault, the\n"
+		       "    kernel's SVA on the same device %.0f us (%.2fx).\n",
+		       pri_wreal_us, pri_sva_us, pri_wreal_us / pri_sva_us);
 	return 0;
 }
