@@ -718,7 +718,10 @@ struct iopfmap_sim_s1_unmap {
  * @out_flags: IOPFMAP_DEVICE_* bits: IOPFMAP_DEVICE_MSI_ISOLATED if the
  *             IOMMU isolates the device's MSIs; IOPFMAP_DEVICE_HW_IOPF if
  *             the IOMMU driver enabled I/O page faults for the device and
- *             they reach iopfmap
+ *             they reach iopfmap: for a PASID attachment, the page
+ *             requests tagged with its PASID (6.12 on x86 included, where
+ *             the requester ID's get none); IOPFMAP_DEVICE_PASID for a
+ *             PASID attachment
  * @out_pgsize_bitmap: page sizes of the device's domain, as its IOMMU
  *                     driver reports them (iopfmap uses only the base page
  *                     and 2 MiB of them: see iopfmap_info)
